@@ -1,0 +1,27 @@
+# Two commands do everything on a fresh machine with Python 3.11:
+#   make run    install into .venv, then train the denoising autoencoder
+#   make test   install into .venv (with test tools), then run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test test-fast docs clean
+
+$(VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test,docs]"
+	touch $@
+
+run: $(VENV)/.installed
+	$(PY) code/logistic_sgd.py
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -ra
+
+# everything but the long reproduction runs
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -ra -m "not slow"
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

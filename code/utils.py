@@ -1,0 +1,488 @@
+"""Pieces every tutorial shares: MNIST loading, filter pictures, the
+early-stopping loop and the command-line helpers.
+
+The scripts import from here (``from utils import load_data``), so each of
+them stays runnable on its own with ``python code/<script>.py``.
+"""
+
+import argparse
+import gzip
+import hashlib
+import io
+import os
+import pickle
+import struct
+import sys
+import timeit
+
+import numpy
+
+import pytensor
+import pytensor.tensor as pt
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUNDLED_MNIST = os.path.join(HERE, os.pardir, "data", "mnist")
+
+# The four official files and the IDX header each must carry.
+IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+IMAGE_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
+LABEL_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
+IMAGE_SIDE = 28
+N_PIXELS = IMAGE_SIDE * IMAGE_SIDE
+N_CLASSES = 10
+
+# Never inflate more than this from one gzip file: the historical pickle
+# unpacks to about 220 MB, so anything far bigger is not MNIST.
+MAX_UNPACKED_BYTES = 512 * 1024 * 1024
+
+
+class DatasetError(Exception):
+    """The one error ``load_data`` raises for a file it cannot use."""
+
+
+# ---------------------------------------------------------------------------
+# Reading files safely
+# ---------------------------------------------------------------------------
+
+def _read_maybe_gzip(path):
+    """The bytes of ``path``, inflated when it is gzip'd (by magic, not name)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DatasetError(f"{path}: is a folder, expected a file") from None
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot read it ({e.strerror})") from None
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as g:
+            data = g.read(MAX_UNPACKED_BYTES + 1)
+    except EOFError:
+        raise DatasetError(f"{path}: the gzip stream is cut short (truncated file)") from None
+    except (OSError, gzip.BadGzipFile, ValueError) as e:
+        raise DatasetError(f"{path}: corrupt gzip data ({e})") from None
+    except Exception as e:  # zlib.error and friends
+        raise DatasetError(f"{path}: corrupt gzip data ({e})") from None
+    if len(data) > MAX_UNPACKED_BYTES:
+        raise DatasetError(f"{path}: inflates to more than {MAX_UNPACKED_BYTES} bytes; not MNIST")
+    return data
+
+
+def _sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _check_sums(folder):
+    """Compare every file listed in ``folder/SHA256SUMS`` with its digest."""
+    sums_path = os.path.join(folder, "SHA256SUMS")
+    try:
+        with open(sums_path) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        raise DatasetError(f"{sums_path}: missing; cannot check the bundled MNIST") from None
+    for line in lines:
+        if not line.strip():
+            continue
+        digest, name = line.split()
+        path = os.path.join(folder, name)
+        if not os.path.exists(path):
+            raise DatasetError(f"{path}: no such file")
+        if _sha256(path) != digest:
+            raise DatasetError(
+                f"{path}: checksum mismatch (SHA-256 differs from {sums_path}); "
+                "the file is damaged or was replaced")
+
+
+def read_idx(path, magic):
+    """One IDX file as a uint8 array, after checking its header and length."""
+    data = _read_maybe_gzip(path)
+    n_dims = magic & 0xFF
+    header = 4 + 4 * n_dims
+    if len(data) < header:
+        raise DatasetError(f"{path}: too short for an IDX header ({len(data)} bytes)")
+    (found,) = struct.unpack(">I", data[:4])
+    if found != magic:
+        raise DatasetError(
+            f"{path}: wrong IDX magic number 0x{found:08x}, expected 0x{magic:08x}")
+    shape = struct.unpack(">" + "I" * n_dims, data[4:header])
+    if n_dims == 3 and shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
+        raise DatasetError(
+            f"{path}: images are {shape[1]}x{shape[2]}, expected {IMAGE_SIDE}x{IMAGE_SIDE}")
+    expected = int(numpy.prod(shape, dtype=numpy.int64))
+    if len(data) - header != expected:
+        raise DatasetError(
+            f"{path}: header promises {expected} bytes of data for shape {shape}, "
+            f"file holds {len(data) - header}")
+    return numpy.frombuffer(data, dtype=numpy.uint8, offset=header).reshape(shape)
+
+
+def _find_idx(folder, stem):
+    for name in (stem + ".gz", stem):
+        path = os.path.join(folder, name)
+        if os.path.exists(path):
+            return path
+    raise DatasetError(f"{os.path.join(folder, stem)}[.gz]: no such file")
+
+
+def _load_idx_folder(folder, verify=False):
+    """MNIST from a folder of IDX files, split the historical way."""
+    if verify:
+        _check_sums(folder)
+    arrays = {}
+    for key, stem in IDX_FILES.items():
+        magic = IMAGE_MAGIC if key.endswith("images") else LABEL_MAGIC
+        arrays[key] = (_find_idx(folder, stem), read_idx(_find_idx(folder, stem), magic))
+    for part in ("train", "test"):
+        (ipath, images), (lpath, labels) = arrays[part + "_images"], arrays[part + "_labels"]
+        if len(images) != len(labels):
+            raise DatasetError(
+                f"{ipath}: {len(images)} images but {lpath} has {len(labels)} labels")
+        if labels.size and labels.max() >= N_CLASSES:
+            raise DatasetError(f"{lpath}: label {labels.max()} is outside 0..9")
+    train_x, train_y = arrays["train_images"][1], arrays["train_labels"][1]
+    test_x, test_y = arrays["test_images"][1], arrays["test_labels"][1]
+    # The historical mnist.pkl.gz keeps the last sixth (10,000 of 60,000) of
+    # the training file as the validation set.
+    n_valid = len(train_x) // 6
+    n_train = len(train_x) - n_valid
+    if n_train == 0 or n_valid == 0 or len(test_x) == 0:
+        raise DatasetError(f"{folder}: too few examples to split into train/valid/test")
+
+    def scaled(images):
+        # byte / 256, as the historical pickle did: the brightest pixel is 0.99609375
+        return (images.reshape(len(images), N_PIXELS).astype(numpy.float32)
+                / numpy.float32(256))
+
+    return [
+        (scaled(train_x[:n_train]), train_y[:n_train].astype(numpy.int64)),
+        (scaled(train_x[n_train:]), train_y[n_train:].astype(numpy.int64)),
+        (scaled(test_x), test_y.astype(numpy.int64)),
+    ]
+
+
+class _RefusedGlobal(pickle.UnpicklingError):
+    pass
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Admits exactly what an MNIST pickle holds: numpy arrays in tuples.
+
+    Any other global (``os.system``, ``builtins.eval``, ...) is refused before
+    it can be called, so a crafted file cannot run code.
+    """
+
+    # numpy's array-rebuilding helper, found where this numpy keeps it
+    _reconstruct = numpy.zeros(0).__reduce__()[0]
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy", "ndarray"): numpy.ndarray,
+        ("numpy", "dtype"): numpy.dtype,
+        # protocol-2 pickles written by Python 3 store bytes through this
+        ("_codecs", "encode"): __import__("codecs").encode,
+    }
+
+    def find_class(self, module, name):
+        try:
+            return self.ALLOWED[(module, name)]
+        except KeyError:
+            raise _RefusedGlobal(
+                f"refusing to load '{module}.{name}': an MNIST pickle holds only arrays"
+            ) from None
+
+
+def _check_split(path, name, split):
+    if not (isinstance(split, tuple) and len(split) == 2):
+        raise DatasetError(f"{path}: {name} set is not an (images, labels) pair")
+    x, y = split
+    if not (isinstance(x, numpy.ndarray) and isinstance(y, numpy.ndarray)):
+        raise DatasetError(f"{path}: {name} set does not hold numpy arrays")
+    if x.dtype.kind != "f" or x.ndim != 2 or x.shape[1] != N_PIXELS:
+        raise DatasetError(
+            f"{path}: {name} images have dtype {x.dtype} and shape {x.shape}, "
+            f"expected floats of shape (n, {N_PIXELS})")
+    if y.dtype.kind not in "iu" or y.ndim != 1:
+        raise DatasetError(
+            f"{path}: {name} labels have dtype {y.dtype} and shape {y.shape}, "
+            "expected integers of shape (n,)")
+    if len(x) != len(y):
+        raise DatasetError(f"{path}: {name} set has {len(x)} images but {len(y)} labels")
+    if len(x) == 0:
+        raise DatasetError(f"{path}: {name} set is empty")
+    if not numpy.all(numpy.isfinite(x)) or x.min() < 0 or x.max() > 1:
+        raise DatasetError(f"{path}: {name} images hold values outside [0, 1]")
+    if y.min() < 0 or y.max() >= N_CLASSES:
+        raise DatasetError(f"{path}: {name} labels hold values outside 0..9")
+    return x.astype(numpy.float32, copy=False), y.astype(numpy.int64, copy=False)
+
+
+def _load_pickle(path):
+    """MNIST from a classic ``mnist.pkl.gz`` (Python 2) or ``mnist_py3k.pkl.gz``."""
+    data = _read_maybe_gzip(path)
+    try:
+        # latin1 lets the Python 2 pickle's byte strings become numpy buffers
+        obj = _ArraysOnlyUnpickler(io.BytesIO(data), encoding="latin1").load()
+    except _RefusedGlobal as e:
+        raise DatasetError(f"{path}: {e}") from None
+    except Exception as e:  # a truncated or garbled stream fails in many ways
+        raise DatasetError(f"{path}: not a readable MNIST pickle ({type(e).__name__}: {e})") from None
+    if not (isinstance(obj, tuple) and len(obj) == 3):
+        raise DatasetError(f"{path}: expected a (train, valid, test) tuple, found {type(obj).__name__}")
+    return [_check_split(path, name, split)
+            for name, split in zip(("train", "valid", "test"), obj)]
+
+
+def load_mnist(dataset=None):
+    """MNIST as NumPy arrays: ``[(train_x, train_y), (valid_x, valid_y), (test_x, test_y)]``.
+
+    ``dataset`` may be None or ``'mnist.pkl.gz'`` (the bundled files, checked
+    against their checksums, giving exactly the historical pickle's contents),
+    a path to a classic pickle, or a folder of the four IDX files.
+    Any problem raises :class:`DatasetError` naming the file.
+    """
+    if dataset is None or (dataset == "mnist.pkl.gz" and not os.path.exists(dataset)):
+        return _load_idx_folder(BUNDLED_MNIST, verify=True)
+    if os.path.isdir(dataset):
+        has_sums = os.path.exists(os.path.join(dataset, "SHA256SUMS"))
+        return _load_idx_folder(dataset, verify=has_sums)
+    if not os.path.exists(dataset):
+        raise DatasetError(f"{dataset}: no such file or folder")
+    return _load_pickle(dataset)
+
+
+# start-snippet-shared-dataset
+def shared_dataset(data_xy, borrow=True):
+    """Put one split into shared variables, so minibatches are sliced from
+    memory the compiled function already holds instead of being copied in
+    on every call (on a GPU this is what keeps the data on the device).
+
+    The labels are stored as floatX (the only type a GPU could hold) and
+    handed out cast to int32, which is what indexing needs.
+    """
+    data_x, data_y = data_xy
+    shared_x = pytensor.shared(
+        numpy.asarray(data_x, dtype=pytensor.config.floatX), borrow=borrow)
+    shared_y = pytensor.shared(
+        numpy.asarray(data_y, dtype=pytensor.config.floatX), borrow=borrow)
+    return shared_x, pt.cast(shared_y, "int32")
+# end-snippet-shared-dataset
+
+
+def load_data(dataset=None):
+    """The three MNIST splits as shared variables, the way the tutorials use them."""
+    print("... loading data")
+    return [shared_dataset(split) for split in load_mnist(dataset)]
+
+
+# ---------------------------------------------------------------------------
+# Pictures
+# ---------------------------------------------------------------------------
+
+def scale_to_unit_interval(ndar, eps=1e-8):
+    """Shift ``ndar`` so its minimum is 0, then divide by its (new) maximum."""
+    ndar = ndar.copy()
+    ndar -= ndar.min()
+    ndar *= 1.0 / (ndar.max() + eps)
+    return ndar
+
+
+# start-snippet-tile
+def tile_raster_images(X, img_shape, tile_shape, tile_spacing=(0, 0),
+                       scale_rows_to_unit_interval=True, output_pixel_vals=True):
+    """Lay the rows of ``X`` out as a grid of small images.
+
+    X: a 2-D array, one flattened image per row; or a tuple of four such
+       arrays (or None) giving the red, green, blue and alpha channels.
+    img_shape: (height, width) of one image.
+    tile_shape: (rows, columns) of the grid, filled row by row.
+    tile_spacing: blank pixels between neighbouring images.
+    scale_rows_to_unit_interval: stretch each image to [0, 1] before drawing.
+    output_pixel_vals: uint8 values in 0..255 (ready for PIL) when True,
+       otherwise floats in [0, 1].
+    """
+    assert len(img_shape) == 2 and len(tile_shape) == 2 and len(tile_spacing) == 2
+    out_shape = [(ishp + tsp) * tshp - tsp
+                 for ishp, tshp, tsp in zip(img_shape, tile_shape, tile_spacing)]
+
+    if isinstance(X, tuple):
+        assert len(X) == 4, "a tuple X must hold four channels (R, G, B, A)"
+        if output_pixel_vals:
+            dtype = numpy.uint8
+            channel_defaults = [0, 0, 0, 255]   # missing alpha means opaque
+        else:
+            dtype = next((c.dtype for c in X if c is not None), numpy.float64)
+            channel_defaults = [0.0, 0.0, 0.0, 1.0]
+        out = numpy.zeros((out_shape[0], out_shape[1], 4), dtype=dtype)
+        for i, channel in enumerate(X):
+            if channel is None:
+                out[:, :, i] = channel_defaults[i]
+            else:
+                out[:, :, i] = tile_raster_images(
+                    channel, img_shape, tile_shape, tile_spacing,
+                    scale_rows_to_unit_interval, output_pixel_vals)
+        return out
+
+    H, W = img_shape
+    Hs, Ws = tile_spacing
+    out = numpy.zeros(out_shape, dtype=numpy.uint8 if output_pixel_vals else X.dtype)
+    scale = 255 if output_pixel_vals else 1
+    for row in range(tile_shape[0]):
+        for col in range(tile_shape[1]):
+            i = row * tile_shape[1] + col
+            if i >= X.shape[0]:
+                continue  # fewer images than tiles: leave the rest blank
+            img = X[i].reshape(img_shape)
+            if scale_rows_to_unit_interval:
+                img = scale_to_unit_interval(img)
+            top, left = row * (H + Hs), col * (W + Ws)
+            out[top:top + H, left:left + W] = img * scale
+    return out
+# end-snippet-tile
+
+
+# ---------------------------------------------------------------------------
+# Early stopping, shared by logistic_sgd.py, mlp.py and SdA.py
+# ---------------------------------------------------------------------------
+
+# start-snippet-early-stopping
+def train_with_early_stopping(train_model, validate_model, test_model,
+                              n_train_batches, n_valid_batches, n_test_batches,
+                              n_epochs, patience, patience_increase=2,
+                              improvement_threshold=0.995, on_new_best=None):
+    """Minibatch SGD that stops once validation error stops improving.
+
+    ``patience`` is how many minibatch iterations we are willing to look at
+    no matter what; each clear improvement (error below
+    ``improvement_threshold`` times the best so far) extends it to
+    ``patience_increase`` times the current iteration.
+    Returns (best_validation_loss, best_iter, test_score, epoch).
+    """
+    # check the validation set once per epoch, or more often if patience is short
+    validation_frequency = min(n_train_batches, patience // 2)
+    best_validation_loss = numpy.inf
+    best_iter = 0
+    test_score = 0.0
+    epoch = 0
+    done_looping = False
+
+    while epoch < n_epochs and not done_looping:
+        epoch = epoch + 1
+        for minibatch_index in range(n_train_batches):
+            train_model(minibatch_index)
+            # iterations are counted from 0 across epochs
+            iter = (epoch - 1) * n_train_batches + minibatch_index
+
+            if (iter + 1) % validation_frequency == 0:
+                this_validation_loss = numpy.mean(
+                    [validate_model(i) for i in range(n_valid_batches)])
+                print("epoch %i, minibatch %i/%i, validation error %f %%"
+                      % (epoch, minibatch_index + 1, n_train_batches,
+                         this_validation_loss * 100.0))
+
+                if this_validation_loss < best_validation_loss:
+                    if this_validation_loss < best_validation_loss * improvement_threshold:
+                        patience = max(patience, iter * patience_increase)
+                    best_validation_loss = this_validation_loss
+                    best_iter = iter
+                    # the test error is only ever read for the best model
+                    test_score = numpy.mean([test_model(i) for i in range(n_test_batches)])
+                    print("     epoch %i, minibatch %i/%i, test error of best model %f %%"
+                          % (epoch, minibatch_index + 1, n_train_batches,
+                             test_score * 100.0))
+                    if on_new_best is not None:
+                        on_new_best()
+
+            if patience <= iter:
+                done_looping = True
+                break
+
+    return best_validation_loss, best_iter, test_score, epoch
+# end-snippet-early-stopping
+
+
+# ---------------------------------------------------------------------------
+# Command-line helpers
+# ---------------------------------------------------------------------------
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad value gets one line on stderr, not the whole usage."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _number(text, kind):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def positive_float(text):
+    value = _number(text, float)
+    if not value > 0 or not numpy.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def positive_int(text):
+    value = _number(text, int)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_float(text):
+    value = _number(text, float)
+    if not value >= 0 or not numpy.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
+    return value
+
+
+def add_common_arguments(parser, output_folder):
+    parser.add_argument("--dataset", default="mnist.pkl.gz",
+                        help="MNIST to use: a classic mnist.pkl.gz, a folder of IDX files, "
+                             "or the default name for the bundled copy in data/mnist")
+    parser.add_argument("--output-folder", default=output_folder,
+                        help="where the outputs go (default: %(default)s)")
+    parser.add_argument("--mode", default=None,
+                        help="PyTensor compilation mode, e.g. FAST_RUN (Numba), NUMBA, C, "
+                             "FAST_COMPILE, JAX (default: PyTensor's own)")
+    parser.add_argument("--floatX", default="float32", choices=["float32", "float64"],
+                        help="PyTensor's float type for data and parameters "
+                             "(default: %(default)s, as the published runs)")
+
+
+def apply_common_arguments(args):
+    """Set PyTensor's config from the flags, before any graph is built."""
+    pytensor.config.floatX = args.floatX
+    if args.mode is not None:
+        try:
+            pytensor.compile.mode.get_mode(args.mode)
+        except Exception:
+            raise SystemExit(f"error: unknown PyTensor mode {args.mode!r}")
+        pytensor.config.mode = args.mode
+
+
+def check_batch_size(batch_size, n_examples, what="training"):
+    if batch_size > n_examples:
+        raise ValueError(
+            f"batch_size={batch_size} is larger than the {n_examples} {what} examples")
+
+
+def report_time(script, seconds, what="The code"):
+    """The closing timing line, on stderr like the original's."""
+    print(f"{what} for file {os.path.basename(script)} ran for {seconds / 60.0:.2f}m",
+          file=sys.stderr)
+
+
+timer = timeit.default_timer

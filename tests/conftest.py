@@ -1,0 +1,59 @@
+"""Make the scripts in code/ importable, and share small slices of MNIST."""
+import os
+import sys
+
+import numpy
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
+CODE = os.path.join(ROOT, "code")
+sys.path.insert(0, CODE)
+
+import pytensor  # noqa: E402
+
+# The tests build graphs in float64 so numerical gradient checks are tight;
+# tests that need float32 set it themselves.
+pytensor.config.floatX = "float64"
+
+
+@pytest.fixture(autouse=True)
+def _floatx_float64():
+    pytensor.config.floatX = "float64"
+    yield
+    pytensor.config.floatX = "float64"
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    import utils
+    return utils.load_mnist()
+
+
+def write_idx_folder(folder, splits, n_train=600, n_valid=120, n_test=100):
+    """A small folder of gzip'd IDX files cut from the real MNIST, so the
+    scripts can run end to end in seconds. Returns its path."""
+    import gzip
+    import struct
+    (tx, ty), (vx, vy), (sx, sy) = splits
+    train_x = numpy.concatenate([tx[:n_train], vx[:n_valid]])
+    train_y = numpy.concatenate([ty[:n_train], vy[:n_valid]])
+    test_x, test_y = sx[:n_test], sy[:n_test]
+    os.makedirs(folder, exist_ok=True)
+
+    def write(name, header, payload):
+        with gzip.open(os.path.join(folder, name + ".gz"), "wb") as f:
+            f.write(header + payload)
+
+    for prefix, x, y in (("train", train_x, train_y), ("t10k", test_x, test_y)):
+        raw = numpy.round(x * 256).astype(numpy.uint8)
+        write(f"{prefix}-images-idx3-ubyte",
+              struct.pack(">IIII", 0x803, len(raw), 28, 28), raw.tobytes())
+        write(f"{prefix}-labels-idx1-ubyte",
+              struct.pack(">II", 0x801, len(y)), y.astype(numpy.uint8).tobytes())
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def small_mnist(tmp_path_factory, mnist):
+    """600 train, 120 valid (a sixth of 720) and 100 test images."""
+    return write_idx_folder(tmp_path_factory.mktemp("small_mnist"), mnist)
