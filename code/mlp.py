@@ -1,0 +1,197 @@
+"""A multilayer perceptron on MNIST: one tanh hidden layer under a softmax.
+
+    f(x) = softmax(W2 tanh(W1 x + b1) + b2)
+
+The hidden layer learns features; the logistic regression layer of
+logistic_sgd.py classifies them. The cost adds L1 and L2 penalties on the
+weights to the negative log-likelihood, and training stops early as before.
+
+Run it:  python code/mlp.py          (python code/mlp.py --help)
+Published result: best validation error 1.69 % at iteration 2,070,000,
+test error 1.65 %, after 828 epochs.
+"""
+
+import os
+
+import numpy
+
+import pytensor
+import pytensor.tensor as pt
+
+from logistic_sgd import LogisticRegression
+from utils import (ArgumentParser, add_common_arguments, apply_common_arguments,
+                   check_batch_size, load_data, non_negative_float, positive_float,
+                   positive_int, report_time, timer, train_with_early_stopping)
+
+
+# start-snippet-hidden
+class HiddenLayer(object):
+    """A fully connected layer: output = activation(input W + b)."""
+
+    def __init__(self, rng, input, n_in, n_out, W=None, b=None,
+                 activation=pt.tanh):
+        """
+        rng: numpy.random.RandomState that draws the initial weights.
+        input: symbolic matrix (n_examples, n_in).
+        n_in, n_out: sizes of the input and of the layer.
+        W, b: existing shared variables to use instead of fresh ones
+              (the SdA shares them with its autoencoders).
+        activation: the non-linearity; None for a linear layer.
+        """
+        self.input = input
+        if W is None:
+            # Uniform in +-sqrt(6 / (fan_in + fan_out)) keeps tanh units in
+            # their linear range at the start, so gradients flow both ways
+            # (Glorot & Bengio, 2010). The sigmoid is four times flatter at 0,
+            # so its weights are four times larger.
+            bound = numpy.sqrt(6.0 / (n_in + n_out))
+            W_values = numpy.asarray(
+                rng.uniform(low=-bound, high=bound, size=(n_in, n_out)),
+                dtype=pytensor.config.floatX)
+            if activation is pt.sigmoid:
+                W_values *= 4
+            W = pytensor.shared(value=W_values, name="W", borrow=True)
+        if b is None:
+            b_values = numpy.zeros((n_out,), dtype=pytensor.config.floatX)
+            b = pytensor.shared(value=b_values, name="b", borrow=True)
+        self.W = W
+        self.b = b
+
+        lin_output = pt.dot(input, self.W) + self.b
+        self.output = lin_output if activation is None else activation(lin_output)
+        self.params = [self.W, self.b]
+# end-snippet-hidden
+
+
+# start-snippet-mlp
+class MLP(object):
+    """A hidden tanh layer feeding a LogisticRegression layer."""
+
+    def __init__(self, rng, input, n_in, n_hidden, n_out):
+        self.hiddenLayer = HiddenLayer(rng=rng, input=input, n_in=n_in,
+                                       n_out=n_hidden, activation=pt.tanh)
+        self.logRegressionLayer = LogisticRegression(
+            input=self.hiddenLayer.output, n_in=n_hidden, n_out=n_out)
+
+        # Regularisers over the weights only: biases are left free.
+        self.L1 = abs(self.hiddenLayer.W).sum() + abs(self.logRegressionLayer.W).sum()
+        self.L2_sqr = (self.hiddenLayer.W ** 2).sum() + (self.logRegressionLayer.W ** 2).sum()
+
+        # the classification cost and error are those of the top layer
+        self.negative_log_likelihood = self.logRegressionLayer.negative_log_likelihood
+        self.errors = self.logRegressionLayer.errors
+
+        self.params = self.hiddenLayer.params + self.logRegressionLayer.params
+        self.input = input
+# end-snippet-mlp
+
+
+def test_mlp(learning_rate=0.01, L1_reg=0.00, L2_reg=0.0001, n_epochs=1000,
+             dataset="mnist.pkl.gz", batch_size=20, n_hidden=500,
+             output_folder="mlp_out"):
+    """Train the MLP on MNIST with minibatch SGD and early stopping.
+
+    learning_rate: SGD step size.
+    L1_reg, L2_reg: weights of the L1 and squared-L2 penalties in the cost.
+    n_epochs: at most this many passes over the training set.
+    dataset: see utils.load_mnist.
+    batch_size: examples per minibatch.
+    n_hidden: units in the hidden layer.
+    output_folder: where the outputs go.
+    Returns (best validation error, iteration it was reached, test error, epochs).
+    """
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate must be positive, got {learning_rate}")
+    if L1_reg < 0 or L2_reg < 0:
+        raise ValueError(f"L1_reg and L2_reg must be zero or more, got {L1_reg}, {L2_reg}")
+    if batch_size < 1 or n_epochs < 1 or n_hidden < 1:
+        raise ValueError("batch_size, n_epochs and n_hidden must be at least 1, got "
+                         f"{batch_size}, {n_epochs}, {n_hidden}")
+    datasets = load_data(dataset)
+    train_set_x, train_set_y = datasets[0]
+    valid_set_x, valid_set_y = datasets[1]
+    test_set_x, test_set_y = datasets[2]
+    check_batch_size(batch_size, train_set_x.get_value(borrow=True).shape[0])
+
+    n_train_batches = train_set_x.get_value(borrow=True).shape[0] // batch_size
+    n_valid_batches = valid_set_x.get_value(borrow=True).shape[0] // batch_size
+    n_test_batches = test_set_x.get_value(borrow=True).shape[0] // batch_size
+    os.makedirs(output_folder, exist_ok=True)
+
+    print("... building the model")
+
+    index = pt.lscalar()
+    x = pt.matrix("x")
+    y = pt.ivector("y")
+
+    # the seed the original used, so training starts from its exact weights
+    rng = numpy.random.RandomState(1234)
+    classifier = MLP(rng=rng, input=x, n_in=28 * 28, n_hidden=n_hidden, n_out=10)
+
+    # start-snippet-cost
+    cost = (classifier.negative_log_likelihood(y)
+            + L1_reg * classifier.L1
+            + L2_reg * classifier.L2_sqr)
+    # end-snippet-cost
+
+    def batch(data):
+        return data[index * batch_size: (index + 1) * batch_size]
+
+    test_model = pytensor.function(
+        inputs=[index], outputs=classifier.errors(y),
+        givens={x: batch(test_set_x), y: batch(test_set_y)})
+    validate_model = pytensor.function(
+        inputs=[index], outputs=classifier.errors(y),
+        givens={x: batch(valid_set_x), y: batch(valid_set_y)})
+
+    # start-snippet-updates
+    # one gradient per parameter, in the order of classifier.params
+    gparams = [pt.grad(cost, param) for param in classifier.params]
+    updates = [(param, param - learning_rate * gparam)
+               for param, gparam in zip(classifier.params, gparams)]
+    train_model = pytensor.function(
+        inputs=[index], outputs=cost, updates=updates,
+        givens={x: batch(train_set_x), y: batch(train_set_y)})
+    # end-snippet-updates
+
+    print("... training")
+    start_time = timer()
+    best_validation_loss, best_iter, test_score, epoch = train_with_early_stopping(
+        train_model, validate_model, test_model,
+        n_train_batches, n_valid_batches, n_test_batches, n_epochs,
+        patience=10000)
+    end_time = timer()
+
+    print("Optimization complete. Best validation score of %f %% "
+          "obtained at iteration %i, with test performance %f %%"
+          % (best_validation_loss * 100.0, best_iter + 1, test_score * 100.0))
+    report_time(__file__, end_time - start_time)
+    return best_validation_loss, best_iter + 1, test_score, epoch
+
+
+def main(argv=None):
+    parser = ArgumentParser(
+        description="Train a one-hidden-layer perceptron on MNIST with minibatch SGD, "
+                    "L1/L2 penalties and early stopping.")
+    parser.add_argument("--learning-rate", type=positive_float, default=0.01,
+                        help="SGD step size (default: %(default)s)")
+    parser.add_argument("--L1-reg", type=non_negative_float, default=0.00,
+                        help="weight of the L1 penalty (default: %(default)s)")
+    parser.add_argument("--L2-reg", type=non_negative_float, default=0.0001,
+                        help="weight of the squared L2 penalty (default: %(default)s)")
+    parser.add_argument("--n-epochs", type=positive_int, default=1000,
+                        help="at most this many epochs (default: %(default)s)")
+    parser.add_argument("--batch-size", type=positive_int, default=20,
+                        help="examples per minibatch (default: %(default)s)")
+    parser.add_argument("--n-hidden", type=positive_int, default=500,
+                        help="hidden units (default: %(default)s)")
+    add_common_arguments(parser, output_folder="mlp_out")
+    args = parser.parse_args(argv)
+    apply_common_arguments(args)
+    test_mlp(learning_rate=args.learning_rate, L1_reg=args.L1_reg, L2_reg=args.L2_reg,
+             n_epochs=args.n_epochs, dataset=args.dataset, batch_size=args.batch_size,
+             n_hidden=args.n_hidden, output_folder=args.output_folder)
+
+
+if __name__ == "__main__":
+    main()
