@@ -486,3 +486,24 @@ def report_time(script, seconds, what="The code"):
 
 
 timer = timeit.default_timer
+
+
+class EpochTimer(object):
+    """After each epoch, say on stderr how long it took and how long is left.
+
+    stderr keeps stdout identical to the original tutorials' output.
+    """
+
+    def __init__(self, n_epochs, what="epoch"):
+        self.n_epochs = n_epochs
+        self.what = what
+        self.done = 0
+        self.start = self.last = timer()
+
+    def tick(self):
+        now = timer()
+        self.done += 1
+        took, self.last = now - self.last, now
+        left = (now - self.start) / self.done * (self.n_epochs - self.done)
+        print(f"  ({self.what} {self.done}/{self.n_epochs} took {took:.1f}s, "
+              f"about {left / 60:.1f}m to go)", file=sys.stderr, flush=True)
