@@ -155,8 +155,10 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
     model_path = os.path.join(output_folder, "best_model.npz")
     start_time = timer()
     best_validation_loss, _, test_score, epoch = train_with_early_stopping(
-        train_model, validate_model, test_model,
-        n_train_batches, n_valid_batches, n_test_batches, n_epochs,
+        train_model,
+        lambda: [validate_model(i) for i in range(n_valid_batches)],
+        lambda: [test_model(i) for i in range(n_test_batches)],
+        n_train_batches, n_epochs,
         patience=5000,   # look at this many minibatches regardless
         on_new_best=lambda: save_model(classifier, model_path))
     end_time = timer()

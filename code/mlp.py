@@ -157,8 +157,10 @@ def test_mlp(learning_rate=0.01, L1_reg=0.00, L2_reg=0.0001, n_epochs=1000,
     print("... training")
     start_time = timer()
     best_validation_loss, best_iter, test_score, epoch = train_with_early_stopping(
-        train_model, validate_model, test_model,
-        n_train_batches, n_valid_batches, n_test_batches, n_epochs,
+        train_model,
+        lambda: [validate_model(i) for i in range(n_valid_batches)],
+        lambda: [test_model(i) for i in range(n_test_batches)],
+        n_train_batches, n_epochs,
         patience=10000)
     end_time = timer()
 

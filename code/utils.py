@@ -354,16 +354,17 @@ def tile_raster_images(X, img_shape, tile_shape, tile_spacing=(0, 0),
 # ---------------------------------------------------------------------------
 
 # start-snippet-early-stopping
-def train_with_early_stopping(train_model, validate_model, test_model,
-                              n_train_batches, n_valid_batches, n_test_batches,
+def train_with_early_stopping(train_model, validate, test, n_train_batches,
                               n_epochs, patience, patience_increase=2,
                               improvement_threshold=0.995, on_new_best=None):
     """Minibatch SGD that stops once validation error stops improving.
 
-    ``patience`` is how many minibatch iterations we are willing to look at
-    no matter what; each clear improvement (error below
-    ``improvement_threshold`` times the best so far) extends it to
-    ``patience_increase`` times the current iteration.
+    train_model(i): one SGD step on minibatch i.
+    validate(), test(): the error of each validation (test) minibatch.
+    patience: how many minibatch iterations to look at no matter what; each
+        clear improvement (error below improvement_threshold times the best
+        so far) extends it to patience_increase times the current iteration.
+    on_new_best(): called after each new best model, e.g. to save it.
     Returns (best_validation_loss, best_iter, test_score, epoch).
     """
     # check the validation set once per epoch, or more often if patience is short
@@ -382,8 +383,7 @@ def train_with_early_stopping(train_model, validate_model, test_model,
             iter = (epoch - 1) * n_train_batches + minibatch_index
 
             if (iter + 1) % validation_frequency == 0:
-                this_validation_loss = numpy.mean(
-                    [validate_model(i) for i in range(n_valid_batches)])
+                this_validation_loss = numpy.mean(validate(), dtype="float64")
                 print("epoch %i, minibatch %i/%i, validation error %f %%"
                       % (epoch, minibatch_index + 1, n_train_batches,
                          this_validation_loss * 100.0))
@@ -394,7 +394,7 @@ def train_with_early_stopping(train_model, validate_model, test_model,
                     best_validation_loss = this_validation_loss
                     best_iter = iter
                     # the test error is only ever read for the best model
-                    test_score = numpy.mean([test_model(i) for i in range(n_test_batches)])
+                    test_score = numpy.mean(test(), dtype="float64")
                     print("     epoch %i, minibatch %i/%i, test error of best model %f %%"
                           % (epoch, minibatch_index + 1, n_train_batches,
                              test_score * 100.0))

@@ -1,0 +1,292 @@
+"""A stacked denoising autoencoder (SdA) on MNIST.
+
+Training has two phases:
+
+1. Pre-training, unsupervised and one layer at a time: layer k is a
+   denoising autoencoder (dA.py) that learns to reconstruct the output of
+   layer k - 1 from a corrupted copy of it.
+2. Fine-tuning, supervised: the layers, now read as the hidden layers of an
+   MLP (mlp.py), get a logistic regression layer on top
+   (logistic_sgd.py) and the whole network is trained by SGD with early
+   stopping.
+
+The dA of a layer and the MLP's hidden layer share one weight matrix and
+one hidden bias, so what pre-training learns is where fine-tuning starts.
+
+Run it:  python code/SdA.py          (python code/SdA.py --help)
+Published result: validation error 1.39 %, test error 1.3 %.
+"""
+
+import os
+
+import numpy
+
+import pytensor
+import pytensor.tensor as pt
+
+from dA import check_corruption_level, dA
+from logistic_sgd import LogisticRegression
+from mlp import HiddenLayer
+from utils import (ArgumentParser, EpochTimer, add_common_arguments,
+                   apply_common_arguments, check_batch_size, load_data,
+                   positive_float, positive_int, report_time, timer,
+                   train_with_early_stopping)
+
+
+def check_layers(hidden_layers_sizes, corruption_levels):
+    if len(hidden_layers_sizes) == 0:
+        raise ValueError("hidden_layers_sizes is empty: an SdA needs at least one layer")
+    if any(int(n) != n or n < 1 for n in hidden_layers_sizes):
+        raise ValueError(f"hidden layer sizes must be positive integers, got "
+                         f"{list(hidden_layers_sizes)}")
+    if len(corruption_levels) != len(hidden_layers_sizes):
+        raise ValueError(f"{len(corruption_levels)} corruption levels for "
+                         f"{len(hidden_layers_sizes)} hidden layers: give one per layer")
+    for level in corruption_levels:
+        check_corruption_level(level)
+
+
+# start-snippet-sda
+class SdA(object):
+    """A deep MLP whose hidden layers are pre-trained as denoising autoencoders.
+
+    sigmoid_layers: the MLP's hidden layers, bottom to top.
+    dA_layers: one dA per hidden layer, holding the same W and b.
+    params: the MLP's parameters (fine-tuning); the dAs' visible biases are
+        only used in pre-training.
+    """
+
+    def __init__(self, numpy_rng, pytensor_rng=None, n_ins=784,
+                 hidden_layers_sizes=[500, 500], n_outs=10,
+                 corruption_levels=[0.1, 0.1]):
+        check_layers(hidden_layers_sizes, corruption_levels)
+        self.sigmoid_layers = []
+        self.dA_layers = []
+        self.params = []
+        self.n_layers = len(hidden_layers_sizes)
+        self.corruption_levels = list(corruption_levels)
+
+        if pytensor_rng is None:
+            pytensor_rng = pt.random.shared_rng(seed=numpy_rng.randint(2 ** 30))
+        # A generator may only be advanced by one graph, so each dA gets its
+        # own stream, split off the given one.
+        layer_streams = pytensor_rng.get_value().spawn(self.n_layers)
+
+        self.x = pt.matrix("x")     # the images
+        self.y = pt.ivector("y")    # their labels
+
+        for i in range(self.n_layers):
+            # the first layer reads the images, the others the layer below
+            input_size = n_ins if i == 0 else hidden_layers_sizes[i - 1]
+            layer_input = self.x if i == 0 else self.sigmoid_layers[-1].output
+
+            sigmoid_layer = HiddenLayer(rng=numpy_rng, input=layer_input,
+                                        n_in=input_size, n_out=hidden_layers_sizes[i],
+                                        activation=pt.sigmoid)
+            self.sigmoid_layers.append(sigmoid_layer)
+            self.params.extend(sigmoid_layer.params)
+
+            # the autoencoder of this layer reuses its W and b
+            dA_layer = dA(numpy_rng=numpy_rng,
+                          pytensor_rng=pt.random.shared_rng(layer_streams[i]),
+                          input=layer_input, n_visible=input_size,
+                          n_hidden=hidden_layers_sizes[i],
+                          W=sigmoid_layer.W, bhid=sigmoid_layer.b)
+            self.dA_layers.append(dA_layer)
+
+        self.logLayer = LogisticRegression(input=self.sigmoid_layers[-1].output,
+                                           n_in=hidden_layers_sizes[-1], n_out=n_outs)
+        self.params.extend(self.logLayer.params)
+
+        # what fine-tuning minimises, and the error it reports
+        self.finetune_cost = self.logLayer.negative_log_likelihood(self.y)
+        self.errors = self.logLayer.errors(self.y)
+# end-snippet-sda
+
+    # start-snippet-pretrain-fns
+    def pretraining_functions(self, train_set_x, batch_size):
+        """One compiled function per layer; each takes a minibatch index and,
+        optionally, the corruption level (default 0.2) and learning rate
+        (default 0.1), and takes one SGD step on that layer's dA."""
+        index = pt.lscalar("index")
+        corruption_level = pt.scalar("corruption")
+        learning_rate = pt.scalar("lr")
+        batch_begin = index * batch_size
+        batch_end = batch_begin + batch_size
+
+        pretrain_fns = []
+        for dA_layer in self.dA_layers:
+            cost, updates = dA_layer.get_cost_updates(corruption_level, learning_rate)
+            step = pytensor.function(
+                inputs=[index, corruption_level, learning_rate],
+                outputs=cost, updates=updates,
+                # the whole stack below this dA runs on the minibatch
+                givens={self.x: train_set_x[batch_begin:batch_end]})
+
+            # PyTensor dropped default values for inputs (Theano's
+            # In(value=...)); a plain Python default does the same job.
+            def pretrain_fn(index, corruption=0.2, lr=0.1, step=step):
+                return step(index, corruption, lr)
+            pretrain_fns.append(pretrain_fn)
+        return pretrain_fns
+    # end-snippet-pretrain-fns
+
+    # start-snippet-finetune-fns
+    def build_finetune_functions(self, datasets, batch_size, learning_rate):
+        """Returns (train_fn, valid_score, test_score): one SGD step of the
+        whole network on minibatch i, and the lists of per-minibatch errors
+        on the validation and test sets."""
+        (train_set_x, train_set_y) = datasets[0]
+        (valid_set_x, valid_set_y) = datasets[1]
+        (test_set_x, test_set_y) = datasets[2]
+        n_valid_batches = valid_set_x.get_value(borrow=True).shape[0] // batch_size
+        n_test_batches = test_set_x.get_value(borrow=True).shape[0] // batch_size
+
+        index = pt.lscalar("index")
+
+        def batch(data):
+            return data[index * batch_size: (index + 1) * batch_size]
+
+        gparams = pt.grad(self.finetune_cost, self.params)
+        updates = [(param, param - gparam * learning_rate)
+                   for param, gparam in zip(self.params, gparams)]
+        train_fn = pytensor.function(
+            inputs=[index], outputs=self.finetune_cost, updates=updates,
+            givens={self.x: batch(train_set_x), self.y: batch(train_set_y)},
+            name="train")
+        test_score_i = pytensor.function(
+            [index], self.errors,
+            givens={self.x: batch(test_set_x), self.y: batch(test_set_y)},
+            name="test")
+        valid_score_i = pytensor.function(
+            [index], self.errors,
+            givens={self.x: batch(valid_set_x), self.y: batch(valid_set_y)},
+            name="valid")
+
+        def valid_score():
+            return [valid_score_i(i) for i in range(n_valid_batches)]
+
+        def test_score():
+            return [test_score_i(i) for i in range(n_test_batches)]
+
+        return train_fn, valid_score, test_score
+    # end-snippet-finetune-fns
+
+
+def test_SdA(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.001,
+             training_epochs=1000, dataset="mnist.pkl.gz", batch_size=1,
+             output_folder="SdA_out", hidden_layers_sizes=(1000, 1000, 1000),
+             corruption_levels=(0.1, 0.2, 0.3)):
+    """Pre-train an SdA layer by layer, then fine-tune it with early stopping.
+
+    finetune_lr, pretrain_lr: SGD step sizes of the two phases.
+    pretraining_epochs: epochs per layer in pre-training.
+    training_epochs: at most this many fine-tuning epochs.
+    dataset: see utils.load_mnist.
+    batch_size: examples per minibatch, in both phases.
+    output_folder: where the outputs go.
+    hidden_layers_sizes, corruption_levels: the original's [1000, 1000, 1000]
+        and [.1, .2, .3], here as arguments so small runs are possible.
+    Returns (pre-training costs per layer and epoch, best validation error,
+    its iteration, test error, fine-tuning epochs).
+    """
+    if not finetune_lr > 0 or not pretrain_lr > 0:
+        raise ValueError(f"learning rates must be positive, got finetune_lr={finetune_lr}, "
+                         f"pretrain_lr={pretrain_lr}")
+    if batch_size < 1 or pretraining_epochs < 0 or training_epochs < 1:
+        raise ValueError("batch_size and training_epochs must be at least 1 and "
+                         "pretraining_epochs at least 0, got "
+                         f"{batch_size}, {training_epochs}, {pretraining_epochs}")
+    check_layers(hidden_layers_sizes, corruption_levels)
+    datasets = load_data(dataset)
+    train_set_x, train_set_y = datasets[0]
+    check_batch_size(batch_size, train_set_x.get_value(borrow=True).shape[0])
+    n_train_batches = train_set_x.get_value(borrow=True).shape[0] // batch_size
+    os.makedirs(output_folder, exist_ok=True)
+
+    # the original's seed: the SdA starts from the original's exact weights
+    numpy_rng = numpy.random.RandomState(89677)
+    print("... building the model")
+    sda = SdA(numpy_rng=numpy_rng, n_ins=28 * 28,
+              hidden_layers_sizes=list(hidden_layers_sizes), n_outs=10,
+              corruption_levels=list(corruption_levels))
+
+    # start-snippet-pretrain
+    print("... getting the pretraining functions")
+    pretraining_fns = sda.pretraining_functions(train_set_x=train_set_x,
+                                                batch_size=batch_size)
+
+    print("... pre-training the model")
+    start_time = timer()
+    pretrain_costs = []
+    epoch_timer = EpochTimer(sda.n_layers * pretraining_epochs, what="pre-training epoch")
+    for i in range(sda.n_layers):
+        pretrain_costs.append([])
+        for epoch in range(pretraining_epochs):
+            c = [pretraining_fns[i](index=batch_index,
+                                    corruption=corruption_levels[i],
+                                    lr=pretrain_lr)
+                 for batch_index in range(n_train_batches)]
+            pretrain_costs[i].append(numpy.mean(c, dtype="float64"))
+            print("Pre-training layer %i, epoch %d, cost" % (i, epoch),
+                  pretrain_costs[i][-1])
+            epoch_timer.tick()
+    report_time(__file__, timer() - start_time, what="The pretraining code")
+    # end-snippet-pretrain
+
+    # start-snippet-finetune
+    print("... getting the finetuning functions")
+    train_fn, validate_model, test_model = sda.build_finetune_functions(
+        datasets=datasets, batch_size=batch_size, learning_rate=finetune_lr)
+
+    print("... finetunning the model")
+    start_time = timer()
+    best_validation_loss, best_iter, test_score, epoch = train_with_early_stopping(
+        train_fn, validate_model, test_model, n_train_batches, training_epochs,
+        patience=10 * n_train_batches)   # at least ten epochs
+    print("Optimization complete with best validation score of %f %%, "
+          "on iteration %i, with test performance %f %%"
+          % (best_validation_loss * 100.0, best_iter + 1, test_score * 100.0))
+    report_time(__file__, timer() - start_time, what="The training code")
+    # end-snippet-finetune
+    return pretrain_costs, best_validation_loss, best_iter + 1, test_score, epoch
+
+
+def main(argv=None):
+    parser = ArgumentParser(
+        description="Pre-train a stacked denoising autoencoder on MNIST layer by layer, "
+                    "then fine-tune it as a classifier with early stopping.")
+    parser.add_argument("--finetune-lr", type=positive_float, default=0.1,
+                        help="fine-tuning SGD step size (default: %(default)s)")
+    parser.add_argument("--pretraining-epochs", type=positive_int, default=15,
+                        help="pre-training epochs per layer (default: %(default)s)")
+    parser.add_argument("--pretrain-lr", type=positive_float, default=0.001,
+                        help="pre-training SGD step size (default: %(default)s)")
+    parser.add_argument("--training-epochs", type=positive_int, default=1000,
+                        help="at most this many fine-tuning epochs (default: %(default)s)")
+    parser.add_argument("--batch-size", type=positive_int, default=1,
+                        help="examples per minibatch (default: %(default)s)")
+    parser.add_argument("--hidden-layers-sizes", type=positive_int, nargs="+",
+                        default=[1000, 1000, 1000],
+                        help="units per hidden layer (default: %(default)s)")
+    parser.add_argument("--corruption-levels", type=float, nargs="+",
+                        default=[0.1, 0.2, 0.3],
+                        help="corruption of each layer's input in pre-training, "
+                             "in [0, 1) (default: %(default)s)")
+    add_common_arguments(parser, output_folder="SdA_out")
+    args = parser.parse_args(argv)
+    try:
+        check_layers(args.hidden_layers_sizes, args.corruption_levels)
+    except ValueError as e:
+        parser.error(str(e))
+    apply_common_arguments(args)
+    test_SdA(finetune_lr=args.finetune_lr, pretraining_epochs=args.pretraining_epochs,
+             pretrain_lr=args.pretrain_lr, training_epochs=args.training_epochs,
+             dataset=args.dataset, batch_size=args.batch_size,
+             output_folder=args.output_folder,
+             hidden_layers_sizes=args.hidden_layers_sizes,
+             corruption_levels=args.corruption_levels)
+
+
+if __name__ == "__main__":
+    main()
