@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine with Python 3.11:
-#   make run    install into .venv, then train the denoising autoencoder
+#   make run    install into .venv, then train the denoising autoencoders
 #   make test   install into .venv (with test tools), then run the test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -14,7 +14,7 @@ $(VENV)/.installed: setup.py
 	touch $@
 
 run: $(VENV)/.installed
-	$(PY) code/logistic_sgd.py
+	$(PY) code/dA.py
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -ra

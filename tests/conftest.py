@@ -57,3 +57,33 @@ def write_idx_folder(folder, splits, n_train=600, n_valid=120, n_test=100):
 def small_mnist(tmp_path_factory, mnist):
     """600 train, 120 valid (a sixth of 720) and 100 test images."""
     return write_idx_folder(tmp_path_factory.mktemp("small_mnist"), mnist)
+
+
+def check_gradients(cost, params, inputs, values, n_coords=6, eps=1e-6, seed=0):
+    """Compare pytensor.grad of ``cost`` with central finite differences,
+    perturbing the real shared parameters of a model (float64).
+
+    A few random coordinates of each parameter are checked; returns the
+    largest relative error seen so a test can assert on it.
+    """
+    import pytensor
+    f = pytensor.function(inputs, cost)
+    g = pytensor.function(inputs, pytensor.grad(cost, params))
+    grads = g(*values)
+    rng = numpy.random.default_rng(seed)
+    worst = 0.0
+    for param, grad in zip(params, grads):
+        value = param.get_value()
+        for _ in range(n_coords):
+            i = tuple(rng.integers(0, s) for s in value.shape)
+            bumped = value.copy()
+            bumped[i] += eps
+            param.set_value(bumped)
+            up = f(*values)
+            bumped[i] -= 2 * eps
+            param.set_value(bumped)
+            down = f(*values)
+            param.set_value(value)
+            numeric = (up - down) / (2 * eps)
+            worst = max(worst, abs(numeric - grad[i]) / max(1e-6, abs(numeric) + abs(grad[i])))
+    return worst

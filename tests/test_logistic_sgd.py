@@ -1,7 +1,5 @@
 """LogisticRegression: the maths, the training loop, and the published run."""
 import os
-import subprocess
-import sys
 
 import numpy
 import pytest
@@ -12,8 +10,6 @@ from pytensor.gradient import verify_grad
 
 import logistic_sgd
 from logistic_sgd import LogisticRegression
-
-from conftest import CODE
 
 
 def _random_model(rng, n_in=7, n_out=4):
@@ -119,23 +115,6 @@ def test_bad_arguments_are_refused(small_mnist, tmp_path, kwargs, fragment):
     with pytest.raises(ValueError, match=fragment):
         logistic_sgd.sgd_optimization_mnist(dataset=small_mnist,
                                             output_folder=str(tmp_path), **kwargs)
-
-
-def _script(*args):
-    return subprocess.run([sys.executable, os.path.join(CODE, "logistic_sgd.py"), *args],
-                          capture_output=True, text=True, timeout=120)
-
-
-def test_command_line_help_and_bad_values():
-    helped = _script("--help")
-    assert helped.returncode == 0
-    for flag in ("--learning-rate", "--n-epochs", "--batch-size", "--dataset",
-                 "--output-folder", "--mode", "--floatX", "--predict"):
-        assert flag in helped.stdout
-    bad = _script("--learning-rate", "-1")
-    assert bad.returncode == 2
-    assert bad.stderr.strip().count("\n") == 0          # one line
-    assert "--learning-rate" in bad.stderr and "positive" in bad.stderr
 
 
 @pytest.mark.slow
