@@ -28,8 +28,9 @@ from dA import check_corruption_level, dA
 from logistic_sgd import LogisticRegression
 from mlp import HiddenLayer
 from utils import (ArgumentParser, EpochTimer, add_common_arguments,
-                   apply_common_arguments, check_batch_size, load_data,
-                   positive_float, positive_int, report_time, timer,
+                   apply_common_arguments, check_batch_size, dataset_fingerprint,
+                   load_data, open_checkpoint, positive_float, positive_int,
+                   report_time, run_cli, timer, train_epochs,
                    train_with_early_stopping)
 
 
@@ -176,7 +177,7 @@ class SdA(object):
 def test_SdA(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.001,
              training_epochs=1000, dataset="mnist.pkl.gz", batch_size=1,
              output_folder="SdA_out", hidden_layers_sizes=(1000, 1000, 1000),
-             corruption_levels=(0.1, 0.2, 0.3)):
+             corruption_levels=(0.1, 0.2, 0.3), resume=False):
     """Pre-train an SdA layer by layer, then fine-tune it with early stopping.
 
     finetune_lr, pretrain_lr: SGD step sizes of the two phases.
@@ -184,9 +185,10 @@ def test_SdA(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.001,
     training_epochs: at most this many fine-tuning epochs.
     dataset: see utils.load_mnist.
     batch_size: examples per minibatch, in both phases.
-    output_folder: where the outputs go.
+    output_folder: where the checkpoint goes.
     hidden_layers_sizes, corruption_levels: the original's [1000, 1000, 1000]
         and [.1, .2, .3], here as arguments so small runs are possible.
+    resume: continue from the checkpoint in output_folder.
     Returns (pre-training costs per layer and epoch, best validation error,
     its iteration, test error, fine-tuning epochs).
     """
@@ -211,6 +213,23 @@ def test_SdA(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.001,
               hidden_layers_sizes=list(hidden_layers_sizes), n_outs=10,
               corruption_levels=list(corruption_levels))
 
+    variables = {"numpy_rng": numpy_rng, "logLayer.W": sda.logLayer.W,
+                 "logLayer.b": sda.logLayer.b}
+    for i, da in enumerate(sda.dA_layers):
+        variables.update({f"layer{i}.W": da.W, f"layer{i}.b": da.b,
+                          f"layer{i}.b_prime": da.b_prime, f"layer{i}.rng": da.pytensor_rng})
+    checkpoint = open_checkpoint(
+        output_folder, resume=resume, variables=variables,
+        config=dict(script="SdA", finetune_lr=finetune_lr, pretraining_epochs=pretraining_epochs,
+                    pretrain_lr=pretrain_lr, training_epochs=training_epochs,
+                    batch_size=batch_size, hidden_layers_sizes=list(hidden_layers_sizes),
+                    corruption_levels=list(corruption_levels), floatX=pytensor.config.floatX,
+                    **dataset_fingerprint(dataset, datasets)))
+    progress = checkpoint.progress
+    progress.setdefault("pretrain", [{} for _ in range(sda.n_layers)])
+    progress.setdefault("finetune", {})
+
+
     # start-snippet-pretrain
     print("... getting the pretraining functions")
     pretraining_fns = sda.pretraining_functions(train_set_x=train_set_x,
@@ -218,19 +237,20 @@ def test_SdA(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.001,
 
     print("... pre-training the model")
     start_time = timer()
-    pretrain_costs = []
     epoch_timer = EpochTimer(sda.n_layers * pretraining_epochs, what="pre-training epoch")
     for i in range(sda.n_layers):
-        pretrain_costs.append([])
-        for epoch in range(pretraining_epochs):
-            c = [pretraining_fns[i](index=batch_index,
-                                    corruption=corruption_levels[i],
-                                    lr=pretrain_lr)
-                 for batch_index in range(n_train_batches)]
-            pretrain_costs[i].append(numpy.mean(c, dtype="float64"))
-            print("Pre-training layer %i, epoch %d, cost" % (i, epoch),
-                  pretrain_costs[i][-1])
+        def report(epoch, cost, i=i):
+            print("Pre-training layer %i, epoch %d, cost" % (i, epoch), cost)
             epoch_timer.tick()
+
+        # one SGD step of layer i's dA per minibatch; the layers below only
+        # compute its input
+        def pretrain_step(batch_index, i=i):
+            return pretraining_fns[i](index=batch_index, corruption=corruption_levels[i],
+                                      lr=pretrain_lr)
+        train_epochs(pretrain_step, n_train_batches, pretraining_epochs,
+                     progress["pretrain"][i], report, checkpoint)
+    pretrain_costs = [p["costs"] for p in progress["pretrain"]]
     report_time(__file__, timer() - start_time, what="The pretraining code")
     # end-snippet-pretrain
 
@@ -243,7 +263,8 @@ def test_SdA(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.001,
     start_time = timer()
     best_validation_loss, best_iter, test_score, epoch = train_with_early_stopping(
         train_fn, validate_model, test_model, n_train_batches, training_epochs,
-        patience=10 * n_train_batches)   # at least ten epochs
+        patience=10 * n_train_batches,   # at least ten epochs
+        checkpoint=checkpoint, progress=progress["finetune"])
     print("Optimization complete with best validation score of %f %%, "
           "on iteration %i, with test performance %f %%"
           % (best_validation_loss * 100.0, best_iter + 1, test_score * 100.0))
@@ -280,12 +301,12 @@ def main(argv=None):
     except ValueError as e:
         parser.error(str(e))
     apply_common_arguments(args)
-    test_SdA(finetune_lr=args.finetune_lr, pretraining_epochs=args.pretraining_epochs,
-             pretrain_lr=args.pretrain_lr, training_epochs=args.training_epochs,
-             dataset=args.dataset, batch_size=args.batch_size,
-             output_folder=args.output_folder,
-             hidden_layers_sizes=args.hidden_layers_sizes,
-             corruption_levels=args.corruption_levels)
+    run_cli(lambda: test_SdA(
+        finetune_lr=args.finetune_lr, pretraining_epochs=args.pretraining_epochs,
+        pretrain_lr=args.pretrain_lr, training_epochs=args.training_epochs,
+        dataset=args.dataset, batch_size=args.batch_size, output_folder=args.output_folder,
+        hidden_layers_sizes=args.hidden_layers_sizes,
+        corruption_levels=args.corruption_levels, resume=args.resume))
 
 
 if __name__ == "__main__":

@@ -25,9 +25,9 @@ import pytensor
 import pytensor.tensor as pt
 
 from utils import (ArgumentParser, EpochTimer, add_common_arguments,
-                   apply_common_arguments, check_batch_size, load_data,
-                   positive_float, positive_int, report_time, tile_raster_images,
-                   timer)
+                   apply_common_arguments, check_batch_size, dataset_fingerprint,
+                   load_data, open_checkpoint, positive_float, positive_int,
+                   report_time, run_cli, tile_raster_images, timer, train_epochs)
 
 
 # start-snippet-init
@@ -136,15 +136,18 @@ def check_corruption_level(level):
 
 
 def test_dA(learning_rate=0.1, training_epochs=15, dataset="mnist.pkl.gz",
-            batch_size=20, output_folder="dA_plots", corruption_levels=(0.0, 0.3)):
+            batch_size=20, output_folder="dA_plots", corruption_levels=(0.0, 0.3),
+            resume=False):
     """Train a 784-500 dA once per corruption level and draw its filters.
 
     learning_rate: SGD step size.
     training_epochs: passes over the training set, per model.
     dataset: see utils.load_mnist.
     batch_size: examples per minibatch.
-    output_folder: where filters_corruption_<percent>.png go.
+    output_folder: where filters_corruption_<percent>.png and the
+        checkpoints go.
     corruption_levels: the original trains at 0 % and then 30 %.
+    resume: continue from the checkpoints in output_folder.
     Returns {corruption level: list of the mean cost of each epoch}.
     """
     if not learning_rate > 0:
@@ -180,14 +183,27 @@ def test_dA(learning_rate=0.1, training_epochs=15, dataset="mnist.pkl.gz",
             [index], cost, updates=updates,
             givens={x: train_set_x[index * batch_size: (index + 1) * batch_size]})
 
+        checkpoint = open_checkpoint(
+            output_folder, resume=resume, name=f"checkpoint_corruption_{percent}.npz",
+            required=corruption_level == corruption_levels[0],
+            config=dict(script="dA", corruption_level=corruption_level,
+                        learning_rate=learning_rate, training_epochs=training_epochs,
+                        batch_size=batch_size, floatX=pytensor.config.floatX,
+                        **dataset_fingerprint(dataset, datasets)),
+            variables={"W": da.W, "b": da.b, "b_prime": da.b_prime,
+                       "pytensor_rng": pytensor_rng, "numpy_rng": rng})
+
         start_time = timer()
         epoch_timer = EpochTimer(training_epochs)
-        costs = []
-        for epoch in range(training_epochs):
-            c = [train_da(batch_index) for batch_index in range(n_train_batches)]
-            costs.append(numpy.mean(c, dtype="float64"))
-            print("Training epoch %d, cost" % epoch, costs[-1])
+
+        def report(epoch, cost):
+            print("Training epoch %d, cost" % epoch, cost)
             epoch_timer.tick()
+
+        # every epoch: train_da(i) for each minibatch i, then print the mean
+        # cost and save a checkpoint
+        costs = train_epochs(train_da, n_train_batches, training_epochs,
+                             checkpoint.progress, report, checkpoint)
         training_time = timer() - start_time
         # end-snippet-train
         label = "no corruption" if percent == 0 else f"{percent}% corruption"
@@ -217,9 +233,10 @@ def main(argv=None):
     add_common_arguments(parser, output_folder="dA_plots")
     args = parser.parse_args(argv)
     apply_common_arguments(args)
-    test_dA(learning_rate=args.learning_rate, training_epochs=args.training_epochs,
-            dataset=args.dataset, batch_size=args.batch_size,
-            output_folder=args.output_folder)
+    run_cli(lambda: test_dA(
+        learning_rate=args.learning_rate, training_epochs=args.training_epochs,
+        dataset=args.dataset, batch_size=args.batch_size,
+        output_folder=args.output_folder, resume=args.resume))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ import pytensor
 import pytensor.tensor as pt
 
 from utils import (ArgumentParser, add_common_arguments, apply_common_arguments,
-                   check_batch_size, load_data, positive_float, positive_int, timer,
+                   check_batch_size, dataset_fingerprint, load_data, open_checkpoint,
+                   positive_float, positive_int, run_cli, timer,
                    train_with_early_stopping)
 
 
@@ -90,14 +91,15 @@ def save_model(classifier, path):
 
 def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
                            dataset="mnist.pkl.gz", batch_size=600,
-                           output_folder="logistic_sgd_out"):
+                           output_folder="logistic_sgd_out", resume=False):
     """Train LogisticRegression on MNIST with minibatch SGD and early stopping.
 
     learning_rate: SGD step size.
     n_epochs: at most this many passes over the training set.
     dataset: see utils.load_mnist.
     batch_size: examples per minibatch (the last partial batch is dropped).
-    output_folder: where best_model.npz is written.
+    output_folder: where best_model.npz and the checkpoint are written.
+    resume: continue from the checkpoint in output_folder.
     Returns (best validation error, its test error, epochs run).
     """
     if not learning_rate > 0:
@@ -151,8 +153,18 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
         givens={x: batch(train_set_x), y: batch(train_set_y)})
     # end-snippet-functions
 
+    checkpoint = open_checkpoint(
+        output_folder, resume=resume,
+        config=dict(script="logistic_sgd", learning_rate=learning_rate, n_epochs=n_epochs,
+                    batch_size=batch_size, floatX=pytensor.config.floatX,
+                    **dataset_fingerprint(dataset, datasets)),
+        variables={"W": classifier.W, "b": classifier.b})
+
     print("... training the model")
     model_path = os.path.join(output_folder, "best_model.npz")
+    # when resuming, count only the epochs this process runs
+    first_epoch = checkpoint.progress.get("epoch", 1)
+    already_done = checkpoint.progress.get("done", False)
     start_time = timer()
     best_validation_loss, _, test_score, epoch = train_with_early_stopping(
         train_model,
@@ -160,14 +172,16 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
         lambda: [test_model(i) for i in range(n_test_batches)],
         n_train_batches, n_epochs,
         patience=5000,   # look at this many minibatches regardless
-        on_new_best=lambda: save_model(classifier, model_path))
+        on_new_best=lambda: save_model(classifier, model_path),
+        checkpoint=checkpoint)
     end_time = timer()
 
     print("Optimization complete with best validation score of %f %%,"
           "with test performance %f %%"
           % (best_validation_loss * 100.0, test_score * 100.0))
+    epochs_run_here = 0 if already_done else epoch - first_epoch + 1
     print("The code run for %d epochs, with %f epochs/sec"
-          % (epoch, 1.0 * epoch / (end_time - start_time)))
+          % (epoch, 1.0 * epochs_run_here / (end_time - start_time)))
     print("The code for file " + os.path.basename(__file__)
           + " ran for %.1fs" % (end_time - start_time), file=sys.stderr)
     return best_validation_loss, test_score, epoch
@@ -212,11 +226,14 @@ def main(argv=None):
     add_common_arguments(parser, output_folder="logistic_sgd_out")
     args = parser.parse_args(argv)
     apply_common_arguments(args)
-    if not args.predict:
-        sgd_optimization_mnist(learning_rate=args.learning_rate, n_epochs=args.n_epochs,
-                               dataset=args.dataset, batch_size=args.batch_size,
-                               output_folder=args.output_folder)
-    predict(output_folder=args.output_folder, dataset=args.dataset)
+
+    def run():
+        if not args.predict:
+            sgd_optimization_mnist(learning_rate=args.learning_rate, n_epochs=args.n_epochs,
+                                   dataset=args.dataset, batch_size=args.batch_size,
+                                   output_folder=args.output_folder, resume=args.resume)
+        predict(output_folder=args.output_folder, dataset=args.dataset)
+    run_cli(run)
 
 
 if __name__ == "__main__":

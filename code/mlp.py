@@ -20,8 +20,9 @@ import pytensor.tensor as pt
 
 from logistic_sgd import LogisticRegression
 from utils import (ArgumentParser, add_common_arguments, apply_common_arguments,
-                   check_batch_size, load_data, non_negative_float, positive_float,
-                   positive_int, report_time, timer, train_with_early_stopping)
+                   check_batch_size, dataset_fingerprint, load_data, non_negative_float,
+                   open_checkpoint, positive_float, positive_int, report_time, run_cli,
+                   timer, train_with_early_stopping)
 
 
 # start-snippet-hidden
@@ -88,7 +89,7 @@ class MLP(object):
 
 def test_mlp(learning_rate=0.01, L1_reg=0.00, L2_reg=0.0001, n_epochs=1000,
              dataset="mnist.pkl.gz", batch_size=20, n_hidden=500,
-             output_folder="mlp_out"):
+             output_folder="mlp_out", resume=False):
     """Train the MLP on MNIST with minibatch SGD and early stopping.
 
     learning_rate: SGD step size.
@@ -97,7 +98,8 @@ def test_mlp(learning_rate=0.01, L1_reg=0.00, L2_reg=0.0001, n_epochs=1000,
     dataset: see utils.load_mnist.
     batch_size: examples per minibatch.
     n_hidden: units in the hidden layer.
-    output_folder: where the outputs go.
+    output_folder: where the checkpoint goes.
+    resume: continue from the checkpoint in output_folder.
     Returns (best validation error, iteration it was reached, test error, epochs).
     """
     if not learning_rate > 0:
@@ -154,6 +156,15 @@ def test_mlp(learning_rate=0.01, L1_reg=0.00, L2_reg=0.0001, n_epochs=1000,
         givens={x: batch(train_set_x), y: batch(train_set_y)})
     # end-snippet-updates
 
+    checkpoint = open_checkpoint(
+        output_folder, resume=resume,
+        config=dict(script="mlp", learning_rate=learning_rate, L1_reg=L1_reg, L2_reg=L2_reg,
+                    n_epochs=n_epochs, batch_size=batch_size, n_hidden=n_hidden,
+                    floatX=pytensor.config.floatX, **dataset_fingerprint(dataset, datasets)),
+        variables={"W1": classifier.hiddenLayer.W, "b1": classifier.hiddenLayer.b,
+                   "W2": classifier.logRegressionLayer.W,
+                   "b2": classifier.logRegressionLayer.b, "numpy_rng": rng})
+
     print("... training")
     start_time = timer()
     best_validation_loss, best_iter, test_score, epoch = train_with_early_stopping(
@@ -161,7 +172,7 @@ def test_mlp(learning_rate=0.01, L1_reg=0.00, L2_reg=0.0001, n_epochs=1000,
         lambda: [validate_model(i) for i in range(n_valid_batches)],
         lambda: [test_model(i) for i in range(n_test_batches)],
         n_train_batches, n_epochs,
-        patience=10000)
+        patience=10000, checkpoint=checkpoint)
     end_time = timer()
 
     print("Optimization complete. Best validation score of %f %% "
@@ -190,9 +201,10 @@ def main(argv=None):
     add_common_arguments(parser, output_folder="mlp_out")
     args = parser.parse_args(argv)
     apply_common_arguments(args)
-    test_mlp(learning_rate=args.learning_rate, L1_reg=args.L1_reg, L2_reg=args.L2_reg,
-             n_epochs=args.n_epochs, dataset=args.dataset, batch_size=args.batch_size,
-             n_hidden=args.n_hidden, output_folder=args.output_folder)
+    run_cli(lambda: test_mlp(
+        learning_rate=args.learning_rate, L1_reg=args.L1_reg, L2_reg=args.L2_reg,
+        n_epochs=args.n_epochs, dataset=args.dataset, batch_size=args.batch_size,
+        n_hidden=args.n_hidden, output_folder=args.output_folder, resume=args.resume))
 
 
 if __name__ == "__main__":

@@ -9,8 +9,11 @@ import argparse
 import gzip
 import hashlib
 import io
+import json
+import math
 import os
 import pickle
+import signal
 import struct
 import sys
 import timeit
@@ -356,57 +359,282 @@ def tile_raster_images(X, img_shape, tile_shape, tile_spacing=(0, 0),
 # start-snippet-early-stopping
 def train_with_early_stopping(train_model, validate, test, n_train_batches,
                               n_epochs, patience, patience_increase=2,
-                              improvement_threshold=0.995, on_new_best=None):
+                              improvement_threshold=0.995, on_new_best=None,
+                              checkpoint=None, progress=None):
     """Minibatch SGD that stops once validation error stops improving.
 
-    train_model(i): one SGD step on minibatch i.
+    train_model(i): one SGD step on minibatch i; returns the cost.
     validate(), test(): the error of each validation (test) minibatch.
     patience: how many minibatch iterations to look at no matter what; each
         clear improvement (error below improvement_threshold times the best
         so far) extends it to patience_increase times the current iteration.
     on_new_best(): called after each new best model, e.g. to save it.
+    checkpoint, progress: where to save the run at each epoch's end, and the
+        state to resume from (see Checkpoint); both optional.
     Returns (best_validation_loss, best_iter, test_score, epoch).
     """
+    if progress is None:
+        progress = checkpoint.progress if checkpoint is not None else {}
+    s = progress
+    if not s:   # a fresh run
+        s.update(epoch=1, minibatch=0, patience=patience, best_validation_loss=math.inf,
+                 best_iter=0, test_score=0.0, done=False, history=[])
     # check the validation set once per epoch, or more often if patience is short
     validation_frequency = min(n_train_batches, patience // 2)
-    best_validation_loss = numpy.inf
-    best_iter = 0
-    test_score = 0.0
-    epoch = 0
-    done_looping = False
 
-    while epoch < n_epochs and not done_looping:
-        epoch = epoch + 1
-        for minibatch_index in range(n_train_batches):
-            train_model(minibatch_index)
+    epoch = s["epoch"]
+    while epoch <= n_epochs and not s["done"]:
+        for minibatch_index in range(s["minibatch"], n_train_batches):
+            cost = train_model(minibatch_index)
+            check_finite(cost, epoch, minibatch_index, n_train_batches, checkpoint)
             # iterations are counted from 0 across epochs
             iter = (epoch - 1) * n_train_batches + minibatch_index
 
             if (iter + 1) % validation_frequency == 0:
                 this_validation_loss = numpy.mean(validate(), dtype="float64")
+                check_finite(this_validation_loss, epoch, minibatch_index,
+                             n_train_batches, checkpoint, what="validation error")
+                s["history"].append([iter + 1, this_validation_loss])
                 print("epoch %i, minibatch %i/%i, validation error %f %%"
                       % (epoch, minibatch_index + 1, n_train_batches,
                          this_validation_loss * 100.0))
 
-                if this_validation_loss < best_validation_loss:
-                    if this_validation_loss < best_validation_loss * improvement_threshold:
-                        patience = max(patience, iter * patience_increase)
-                    best_validation_loss = this_validation_loss
-                    best_iter = iter
+                if this_validation_loss < s["best_validation_loss"]:
+                    if this_validation_loss < s["best_validation_loss"] * improvement_threshold:
+                        s["patience"] = max(s["patience"], iter * patience_increase)
+                    s["best_validation_loss"] = this_validation_loss
+                    s["best_iter"] = iter
                     # the test error is only ever read for the best model
-                    test_score = numpy.mean(test(), dtype="float64")
+                    s["test_score"] = numpy.mean(test(), dtype="float64")
                     print("     epoch %i, minibatch %i/%i, test error of best model %f %%"
                           % (epoch, minibatch_index + 1, n_train_batches,
-                             test_score * 100.0))
+                             s["test_score"] * 100.0))
+                    if checkpoint is not None:
+                        checkpoint.remember_best()
                     if on_new_best is not None:
                         on_new_best()
 
-            if patience <= iter:
-                done_looping = True
+            if s["patience"] <= iter:
+                s["done"] = True
                 break
+            if stop_requested():   # Ctrl-C or SIGTERM: save where we are
+                s["minibatch"] = minibatch_index + 1
+                raise TrainingInterrupted(checkpoint.save() if checkpoint else None)
 
-    return best_validation_loss, best_iter, test_score, epoch
+        if not s["done"]:
+            epoch, s["epoch"], s["minibatch"] = epoch + 1, epoch + 1, 0
+        if checkpoint is not None:
+            checkpoint.save()
+
+    return s["best_validation_loss"], s["best_iter"], s["test_score"], min(epoch, n_epochs)
 # end-snippet-early-stopping
+
+
+def train_epochs(train_fn, n_train_batches, n_epochs, progress, report,
+                 checkpoint=None):
+    """Plain SGD for a fixed number of epochs (the autoencoders' training).
+
+    progress holds 'epoch' (next to run, from 0), 'minibatch' (next to run),
+    'partial' (costs of the epoch in progress) and 'costs' (mean cost of each
+    finished epoch); it is updated in place, so a run resumes exactly.
+    report(epoch, mean_cost) prints the epoch's line.
+    """
+    if not progress:
+        progress.update(epoch=0, minibatch=0, partial=[], costs=[])
+    while progress["epoch"] < n_epochs:
+        for batch_index in range(progress["minibatch"], n_train_batches):
+            cost = float(train_fn(batch_index))
+            check_finite(cost, progress["epoch"], batch_index, n_train_batches, checkpoint)
+            progress["partial"].append(cost)
+            if stop_requested():
+                progress["minibatch"] = batch_index + 1
+                raise TrainingInterrupted(checkpoint.save() if checkpoint else None)
+        mean_cost = numpy.mean(progress["partial"], dtype="float64")
+        progress["costs"].append(mean_cost)
+        report(progress["epoch"], mean_cost)
+        progress.update(epoch=progress["epoch"] + 1, minibatch=0, partial=[])
+        if checkpoint is not None:
+            checkpoint.save()
+    return progress["costs"]
+
+
+# ---------------------------------------------------------------------------
+# Surviving interruptions: checkpoints, stop signals, diverging costs
+# ---------------------------------------------------------------------------
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be resumed (missing, damaged, another run's)."""
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C or SIGTERM arrived; the argument is the checkpoint's path."""
+
+
+class TrainingDiverged(Exception):
+    """The cost became NaN or infinite."""
+
+
+def check_finite(cost, epoch, minibatch_index, n_train_batches, checkpoint, what="cost"):
+    """Stop a run whose cost (or validation error) is no longer a number."""
+    if not math.isfinite(cost):
+        if checkpoint is not None and os.path.exists(checkpoint.path):
+            where = f"last good checkpoint kept in {checkpoint.path}"
+        else:
+            where = "no checkpoint had been saved yet"
+        raise TrainingDiverged(
+            f"the {what} became {float(cost)} at epoch {epoch}, minibatch "
+            f"{minibatch_index + 1}/{n_train_batches}; the learning rate is probably "
+            f"too large ({where})")
+
+
+_stop_signals = []
+
+
+def _on_stop_signal(signum, frame):
+    if _stop_signals:          # a second Ctrl-C: stop at once
+        raise KeyboardInterrupt
+    _stop_signals.append(signum)
+    print("\n... stopping after this minibatch and saving a checkpoint "
+          "(again to abort at once)", file=sys.stderr, flush=True)
+
+
+def install_stop_handlers():
+    """Turn Ctrl-C and SIGTERM into a request the training loops honour."""
+    signal.signal(signal.SIGINT, _on_stop_signal)
+    signal.signal(signal.SIGTERM, _on_stop_signal)
+
+
+def stop_requested():
+    return bool(_stop_signals)
+
+
+class Checkpoint(object):
+    """One training run's state in a single .npz file, written atomically.
+
+    config: the settings that define the run (sizes, dataset, rates...); a
+        checkpoint written with other settings is refused.
+    variables: name -> shared variable (parameters and random generators)
+        or numpy RandomState, saved and restored by value.
+    progress: a dict of plain numbers and lists (epoch, costs, early-stopping
+        state) that the training loops update in place.
+    No pickled object goes in or comes out (allow_pickle=False).
+    """
+
+    def __init__(self, folder, config, variables, name="checkpoint.npz"):
+        self.path = os.path.join(folder, name)
+        self.config = json.loads(json.dumps(config))   # as it will read back
+        self.variables = variables
+        self.progress = {}
+        self.best = None
+
+    def remember_best(self):
+        """Keep a copy of the current parameters as the best so far."""
+        self.best = {name: var.get_value() for name, var in self.variables.items()
+                     if hasattr(var, "get_value") and not _is_rng(var)}
+
+    def save(self):
+        payload = {"config": numpy.array(json.dumps(self.config, sort_keys=True)),
+                   "progress": numpy.array(json.dumps(self.progress))}
+        for name, var in self.variables.items():
+            if isinstance(var, numpy.random.RandomState):
+                state = var.get_state(legacy=False)
+                payload["rng/" + name] = numpy.array(json.dumps(
+                    {k: v for k, v in state.items() if k != "state"} | {"pos": state["state"]["pos"]}))
+                payload["rngkey/" + name] = state["state"]["key"]
+            elif _is_rng(var):
+                payload["rng/" + name] = numpy.array(json.dumps(var.get_value().bit_generator.state))
+            else:
+                payload["var/" + name] = var.get_value()
+        for name, value in (self.best or {}).items():
+            payload["best/" + name] = value
+        tmp = self.path + ".tmp"
+        with open(tmp, "wb") as f:
+            numpy.savez(f, **payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)     # a kill before this line leaves the old file
+        return self.path
+
+    def load(self):
+        """Restore the variables and progress; raise CheckpointError if unusable."""
+        if not os.path.exists(self.path):
+            raise CheckpointError(f"{self.path}: no checkpoint to resume from")
+        try:
+            with numpy.load(self.path, allow_pickle=False) as data:
+                saved_config = json.loads(str(data["config"]))
+                if saved_config != self.config:
+                    diff = sorted(k for k in set(saved_config) | set(self.config)
+                                  if saved_config.get(k) != self.config.get(k))
+                    raise CheckpointError(
+                        f"{self.path} was written by another configuration ("
+                        + ", ".join(f"{k}: saved {saved_config.get(k)!r}, now "
+                                    f"{self.config.get(k)!r}" for k in diff)
+                        + "); use another --output-folder or start without --resume")
+                values = {key: data[key] for key in data.files}
+        except CheckpointError:
+            raise
+        except Exception as e:
+            raise CheckpointError(f"{self.path}: unreadable checkpoint ({e})") from None
+        for name, var in self.variables.items():
+            if isinstance(var, numpy.random.RandomState):
+                meta = json.loads(str(values["rng/" + name]))
+                var.set_state({"bit_generator": meta["bit_generator"],
+                               "state": {"key": values["rngkey/" + name], "pos": meta["pos"]},
+                               "has_gauss": meta["has_gauss"], "gauss": meta["gauss"]})
+            elif _is_rng(var):
+                generator = var.get_value()
+                generator.bit_generator.state = json.loads(str(values["rng/" + name]))
+                var.set_value(generator, borrow=True)
+            else:
+                value = values["var/" + name]
+                if value.shape != var.get_value(borrow=True).shape:
+                    raise CheckpointError(f"{self.path}: {name} has shape {value.shape}, "
+                                          f"expected {var.get_value(borrow=True).shape}")
+                var.set_value(value.astype(var.dtype))
+        best = {k[5:]: v for k, v in values.items() if k.startswith("best/")}
+        self.best = best or None
+        self.progress.clear()
+        self.progress.update(json.loads(str(values["progress"])))
+        return self.progress
+
+
+def _is_rng(var):
+    return (hasattr(var, "get_value")
+            and isinstance(var.get_value(borrow=True), numpy.random.Generator))
+
+
+def open_checkpoint(folder, config, variables, resume, name="checkpoint.npz",
+                    required=True):
+    """A Checkpoint for this run, restored from disk when resume is True
+    (and the file exists, unless required)."""
+    checkpoint = Checkpoint(folder, config, variables, name=name)
+    if resume and (required or os.path.exists(checkpoint.path)):
+        checkpoint.load()
+        print(f"... resuming from {checkpoint.path}")
+    return checkpoint
+
+
+def dataset_fingerprint(dataset, datasets):
+    """What identifies the data for a checkpoint: its name and split sizes."""
+    name = "bundled" if dataset in (None, "mnist.pkl.gz") and not (
+        dataset and os.path.exists(dataset)) else os.path.abspath(dataset)
+    return {"dataset": name,
+            "sizes": [int(x.get_value(borrow=True).shape[0]) for x, _ in datasets]}
+
+
+def run_cli(train):
+    """Run a script's training and turn the expected failures into one line."""
+    install_stop_handlers()
+    try:
+        train()
+    except TrainingInterrupted as e:
+        print(f"interrupted: checkpoint saved to {e.args[0]}; run again with "
+              "--resume to continue", file=sys.stderr)
+        raise SystemExit(130)
+    except (DatasetError, CheckpointError, TrainingDiverged, ValueError,
+            FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(1)
 
 
 # ---------------------------------------------------------------------------
@@ -460,6 +688,9 @@ def add_common_arguments(parser, output_folder):
     parser.add_argument("--floatX", default="float32", choices=["float32", "float64"],
                         help="PyTensor's float type for data and parameters "
                              "(default: %(default)s, as the published runs)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the checkpoint in the output folder "
+                             "(one is saved after every epoch and on Ctrl-C)")
 
 
 def apply_common_arguments(args):

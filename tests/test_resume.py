@@ -1,0 +1,152 @@
+"""Kill a training run for real, resume it, and get the uninterrupted figures.
+
+Each script runs as a subprocess on a slice of MNIST. One run goes through
+uninterrupted; another is killed (SIGKILL: no chance to save anything) at a
+random moment after its first checkpoint, then resumed with --resume. The
+printed figures of the two must be the same, line for line.
+"""
+import glob
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import CODE
+
+SLICE_ARGS = {
+    "logistic_sgd.py": ["--n-epochs", "8", "--batch-size", "50"],
+    "mlp.py": ["--n-epochs", "6", "--batch-size", "20", "--n-hidden", "40"],
+    "dA.py": ["--training-epochs", "3", "--batch-size", "20"],
+    "SdA.py": ["--pretraining-epochs", "2", "--training-epochs", "3", "--batch-size", "10",
+               "--hidden-layers-sizes", "60", "40", "--corruption-levels", "0.1", "0.2"],
+}
+
+
+def command(script, dataset, folder, *extra):
+    return [sys.executable, os.path.join(CODE, script), "--dataset", dataset,
+            "--output-folder", str(folder), "--floatX", "float64",
+            *SLICE_ARGS[script], *extra]
+
+
+def figures(stdout):
+    """The lines that carry results (not '... doing X' progress, not speed)."""
+    return [line for line in stdout.splitlines()
+            if line and not line.startswith("...") and "epochs/sec" not in line]
+
+
+def run(cmd):
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    return done
+
+
+def start_and_kill(cmd, folder, sig, rng):
+    """Start cmd, wait for its first checkpoint, then send sig at a random moment."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not glob.glob(os.path.join(folder, "checkpoint*.npz")):
+        assert proc.poll() is None, "run ended before its first checkpoint"
+        assert time.time() < deadline, "no checkpoint appeared"
+        time.sleep(0.05)
+    time.sleep(rng.uniform(0.0, 1.5))
+    if proc.poll() is not None:
+        pytest.fail("the run finished before it could be killed; make the slice longer")
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    return proc.returncode, out, err
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(small_mnist, tmp_path_factory):
+    results = {}
+
+    def get(script):
+        if script not in results:
+            folder = tmp_path_factory.mktemp("full_" + script.replace(".", "_"))
+            done = run(command(script, small_mnist, folder))
+            assert done.returncode == 0, done.stderr
+            results[script] = (figures(done.stdout), folder)
+        return results[script]
+    return get
+
+
+@pytest.mark.parametrize("script", sorted(SLICE_ARGS))
+def test_sigkill_then_resume_gives_the_same_figures(script, small_mnist, tmp_path,
+                                                    uninterrupted):
+    expected, full_folder = uninterrupted(script)
+    seed = random.randrange(10 ** 6)
+    code, out, err = start_and_kill(command(script, small_mnist, tmp_path), tmp_path,
+                                    signal.SIGKILL, random.Random(seed))
+    assert code == -signal.SIGKILL, f"seed {seed}: {err}"
+    resumed = run(command(script, small_mnist, tmp_path, "--resume"))
+    assert resumed.returncode == 0, f"seed {seed}: {resumed.stderr}"
+    assert "... resuming from" in resumed.stdout
+    # what was printed before the kill, then after the resume, minus the
+    # repeats of work the kill threw away, is the uninterrupted output
+    before, after = figures(out), figures(resumed.stdout)
+    assert after == expected[len(expected) - len(after):], f"seed {seed}"
+    assert set(before) | set(after) == set(expected), f"seed {seed}"
+    for picture in glob.glob(os.path.join(full_folder, "*.png")):
+        with open(picture, "rb") as a, open(tmp_path / os.path.basename(picture), "rb") as b:
+            assert a.read() == b.read(), f"seed {seed}: {picture} differs"
+
+
+def test_sigterm_saves_mid_epoch_and_resumes(small_mnist, tmp_path, uninterrupted):
+    script = "SdA.py"
+    expected, _ = uninterrupted(script)
+    code, out, err = start_and_kill(command(script, small_mnist, tmp_path), tmp_path,
+                                    signal.SIGTERM, random.Random(1))
+    assert code == 130
+    assert "interrupted: checkpoint saved to" in err and "--resume" in err
+    resumed = run(command(script, small_mnist, tmp_path, "--resume"))
+    assert resumed.returncode == 0, resumed.stderr
+    after = figures(resumed.stdout)
+    assert after == expected[len(expected) - len(after):]
+    assert set(figures(out)) | set(after) == set(expected)
+
+
+def test_checkpoint_of_another_configuration_is_refused(small_mnist, tmp_path):
+    first = run(command("mlp.py", small_mnist, tmp_path, "--n-epochs", "1"))
+    assert first.returncode == 0, first.stderr
+    other = run(command("mlp.py", small_mnist, tmp_path, "--n-epochs", "1",
+                        "--n-hidden", "30", "--resume"))
+    assert other.returncode == 1
+    lines = other.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "another configuration" in lines[0] and "n_hidden: saved 40, now 30" in lines[0]
+
+
+def test_resume_without_a_checkpoint_says_so(small_mnist, tmp_path):
+    done = run(command("dA.py", small_mnist, tmp_path, "--resume"))
+    assert done.returncode == 1
+    assert "no checkpoint to resume from" in done.stderr
+
+
+def test_diverging_run_stops_with_a_clear_message(small_mnist, tmp_path):
+    # one sane epoch that leaves a checkpoint, then a step so large that
+    # float32 weights overflow
+    sane = run(command("logistic_sgd.py", small_mnist, tmp_path, "--n-epochs", "1"))
+    assert sane.returncode == 0, sane.stderr
+    saved = (tmp_path / "checkpoint.npz").read_bytes()
+    done = run(command("logistic_sgd.py", small_mnist, tmp_path, "--floatX", "float32",
+                       "--learning-rate", "1e38"))
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert "became nan at epoch 1" in last and "learning rate is probably too large" in last
+    assert f"last good checkpoint kept in {tmp_path}/checkpoint.npz" in last
+    assert (tmp_path / "checkpoint.npz").read_bytes() == saved
+    # nothing after the divergence was saved as the best model
+    assert "test error of best model nan" not in done.stdout
+
+
+def test_predict_without_training_is_one_line(tmp_path):
+    done = subprocess.run([sys.executable, os.path.join(CODE, "logistic_sgd.py"), "--predict",
+                           "--output-folder", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"error: {tmp_path}/best_model.npz: no saved model; train first "
+        "(python code/logistic_sgd.py)"]
