@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test test-fast docs clean
+.PHONY: run test test-fast docs figures clean
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -25,3 +25,11 @@ test-fast: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+# the tutorial as HTML, warnings are errors: docs/_build/html/index.html
+docs: $(VENV)/.installed
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+# redraw the docs' figures from docs/runs/*.log; FIGURES_RUN=--run reruns the short scripts
+figures: $(VENV)/.installed
+	$(PY) docs/make_figures.py $(FIGURES_RUN)

@@ -23,7 +23,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8,<10", "hypothesis>=6.100,<7"],
-        "docs": ["sphinx>=7,<9", "myst-parser>=3,<5"],
+        "docs": ["sphinx>=7,<9", "myst-parser>=3,<5", "sphinx-mathjax-offline==0.0.2"],
         "bench": ["torch>=2.4"],
     },
 )

@@ -29,9 +29,9 @@ from logistic_sgd import LogisticRegression
 from mlp import HiddenLayer
 from utils import (ArgumentParser, EpochTimer, add_common_arguments,
                    apply_common_arguments, check_batch_size, dataset_fingerprint,
-                   load_data, open_checkpoint, positive_float, positive_int,
-                   report_time, run_cli, timer, train_epochs,
-                   train_with_early_stopping)
+                   load_data, open_checkpoint, plot_curves, plot_validation_history,
+                   positive_float, positive_int, report_time, run_cli, timer,
+                   train_epochs, train_with_early_stopping)
 
 
 def check_layers(hidden_layers_sizes, corruption_levels):
@@ -104,7 +104,7 @@ class SdA(object):
         self.errors = self.logLayer.errors(self.y)
 # end-snippet-sda
 
-    # start-snippet-pretrain-fns
+    # start-snippet-pretraining-functions
     def pretraining_functions(self, train_set_x, batch_size):
         """One compiled function per layer; each takes a minibatch index and,
         optionally, the corruption level (default 0.2) and learning rate
@@ -130,9 +130,9 @@ class SdA(object):
                 return step(index, corruption, lr)
             pretrain_fns.append(pretrain_fn)
         return pretrain_fns
-    # end-snippet-pretrain-fns
+    # end-snippet-pretraining-functions
 
-    # start-snippet-finetune-fns
+    # start-snippet-finetuning-functions
     def build_finetune_functions(self, datasets, batch_size, learning_rate):
         """Returns (train_fn, valid_score, test_score): one SGD step of the
         whole network on minibatch i, and the lists of per-minibatch errors
@@ -171,7 +171,7 @@ class SdA(object):
             return [test_score_i(i) for i in range(n_test_batches)]
 
         return train_fn, valid_score, test_score
-    # end-snippet-finetune-fns
+    # end-snippet-finetuning-functions
 
 
 def test_SdA(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.001,
@@ -185,7 +185,8 @@ def test_SdA(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.001,
     training_epochs: at most this many fine-tuning epochs.
     dataset: see utils.load_mnist.
     batch_size: examples per minibatch, in both phases.
-    output_folder: where the checkpoint goes.
+    output_folder: where the checkpoint and the curves (pretraining_cost.png,
+        validation_error.png) go.
     hidden_layers_sizes, corruption_levels: the original's [1000, 1000, 1000]
         and [.1, .2, .3], here as arguments so small runs are possible.
     resume: continue from the checkpoint in output_folder.
@@ -230,7 +231,7 @@ def test_SdA(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.001,
     progress.setdefault("finetune", {})
 
 
-    # start-snippet-pretrain
+    # start-snippet-pretrain-loop
     print("... getting the pretraining functions")
     pretraining_fns = sda.pretraining_functions(train_set_x=train_set_x,
                                                 batch_size=batch_size)
@@ -252,9 +253,9 @@ def test_SdA(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.001,
                      progress["pretrain"][i], report, checkpoint)
     pretrain_costs = [p["costs"] for p in progress["pretrain"]]
     report_time(__file__, timer() - start_time, what="The pretraining code")
-    # end-snippet-pretrain
+    # end-snippet-pretrain-loop
 
-    # start-snippet-finetune
+    # start-snippet-finetune-loop
     print("... getting the finetuning functions")
     train_fn, validate_model, test_model = sda.build_finetune_functions(
         datasets=datasets, batch_size=batch_size, learning_rate=finetune_lr)
@@ -269,7 +270,15 @@ def test_SdA(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.001,
           "on iteration %i, with test performance %f %%"
           % (best_validation_loss * 100.0, best_iter + 1, test_score * 100.0))
     report_time(__file__, timer() - start_time, what="The training code")
-    # end-snippet-finetune
+    # end-snippet-finetune-loop
+
+    if pretraining_epochs > 0:
+        plot_curves(os.path.join(output_folder, "pretraining_cost.png"),
+                    {f"layer {i}": (range(len(c)), c) for i, c in enumerate(pretrain_costs)},
+                    "epoch", "mean reconstruction cost", "SdA pre-training")
+    plot_validation_history(os.path.join(output_folder, "validation_error.png"),
+                            progress["finetune"]["history"], n_train_batches,
+                            "SdA fine-tuning")
     return pretrain_costs, best_validation_loss, best_iter + 1, test_score, epoch
 
 

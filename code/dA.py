@@ -26,8 +26,9 @@ import pytensor.tensor as pt
 
 from utils import (ArgumentParser, EpochTimer, add_common_arguments,
                    apply_common_arguments, check_batch_size, dataset_fingerprint,
-                   load_data, open_checkpoint, positive_float, positive_int,
-                   report_time, run_cli, tile_raster_images, timer, train_epochs)
+                   load_data, open_checkpoint, plot_curves, positive_float,
+                   positive_int, report_time, run_cli, tile_raster_images, timer,
+                   train_epochs)
 
 
 # start-snippet-init
@@ -144,8 +145,8 @@ def test_dA(learning_rate=0.1, training_epochs=15, dataset="mnist.pkl.gz",
     training_epochs: passes over the training set, per model.
     dataset: see utils.load_mnist.
     batch_size: examples per minibatch.
-    output_folder: where filters_corruption_<percent>.png and the
-        checkpoints go.
+    output_folder: where filters_corruption_<percent>.png, training_cost.png
+        and the checkpoints go.
     corruption_levels: the original trains at 0 % and then 30 %.
     resume: continue from the checkpoints in output_folder.
     Returns {corruption level: list of the mean cost of each epoch}.
@@ -182,6 +183,7 @@ def test_dA(learning_rate=0.1, training_epochs=15, dataset="mnist.pkl.gz",
         train_da = pytensor.function(
             [index], cost, updates=updates,
             givens={x: train_set_x[index * batch_size: (index + 1) * batch_size]})
+        # end-snippet-train
 
         checkpoint = open_checkpoint(
             output_folder, resume=resume, name=f"checkpoint_corruption_{percent}.npz",
@@ -193,6 +195,7 @@ def test_dA(learning_rate=0.1, training_epochs=15, dataset="mnist.pkl.gz",
             variables={"W": da.W, "b": da.b, "b_prime": da.b_prime,
                        "pytensor_rng": pytensor_rng, "numpy_rng": rng})
 
+        # start-snippet-epochs
         start_time = timer()
         epoch_timer = EpochTimer(training_epochs)
 
@@ -205,7 +208,7 @@ def test_dA(learning_rate=0.1, training_epochs=15, dataset="mnist.pkl.gz",
         costs = train_epochs(train_da, n_train_batches, training_epochs,
                              checkpoint.progress, report, checkpoint)
         training_time = timer() - start_time
-        # end-snippet-train
+        # end-snippet-epochs
         label = "no corruption" if percent == 0 else f"{percent}% corruption"
         report_time(__file__, training_time, what=f"The {label} code")
         all_costs[corruption_level] = costs
@@ -217,6 +220,11 @@ def test_dA(learning_rate=0.1, training_epochs=15, dataset="mnist.pkl.gz",
             img_shape=(28, 28), tile_shape=(10, 10), tile_spacing=(1, 1)))
         image.save(os.path.join(output_folder, f"filters_corruption_{percent}.png"))
         # end-snippet-filters
+
+    plot_curves(os.path.join(output_folder, "training_cost.png"),
+                {f"{round(level * 100)} % corruption": (range(len(c)), c)
+                 for level, c in all_costs.items()},
+                "epoch", "mean reconstruction cost", "Denoising autoencoders on MNIST")
     return all_costs
 
 

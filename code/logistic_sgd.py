@@ -23,8 +23,8 @@ import pytensor.tensor as pt
 
 from utils import (ArgumentParser, add_common_arguments, apply_common_arguments,
                    check_batch_size, dataset_fingerprint, load_data, open_checkpoint,
-                   positive_float, positive_int, run_cli, timer,
-                   train_with_early_stopping)
+                   plot_validation_history, positive_float, positive_int, run_cli,
+                   timer, train_with_early_stopping)
 
 
 # start-snippet-model
@@ -184,6 +184,9 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
           % (epoch, 1.0 * epochs_run_here / (end_time - start_time)))
     print("The code for file " + os.path.basename(__file__)
           + " ran for %.1fs" % (end_time - start_time), file=sys.stderr)
+    plot_validation_history(os.path.join(output_folder, "validation_error.png"),
+                            checkpoint.progress["history"], n_train_batches,
+                            "Logistic regression on MNIST")
     return best_validation_loss, test_score, epoch
 
 

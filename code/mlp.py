@@ -21,8 +21,8 @@ import pytensor.tensor as pt
 from logistic_sgd import LogisticRegression
 from utils import (ArgumentParser, add_common_arguments, apply_common_arguments,
                    check_batch_size, dataset_fingerprint, load_data, non_negative_float,
-                   open_checkpoint, positive_float, positive_int, report_time, run_cli,
-                   timer, train_with_early_stopping)
+                   open_checkpoint, plot_validation_history, positive_float, positive_int,
+                   report_time, run_cli, timer, train_with_early_stopping)
 
 
 # start-snippet-hidden
@@ -98,7 +98,7 @@ def test_mlp(learning_rate=0.01, L1_reg=0.00, L2_reg=0.0001, n_epochs=1000,
     dataset: see utils.load_mnist.
     batch_size: examples per minibatch.
     n_hidden: units in the hidden layer.
-    output_folder: where the checkpoint goes.
+    output_folder: where the checkpoint and validation_error.png go.
     resume: continue from the checkpoint in output_folder.
     Returns (best validation error, iteration it was reached, test error, epochs).
     """
@@ -179,6 +179,9 @@ def test_mlp(learning_rate=0.01, L1_reg=0.00, L2_reg=0.0001, n_epochs=1000,
           "obtained at iteration %i, with test performance %f %%"
           % (best_validation_loss * 100.0, best_iter + 1, test_score * 100.0))
     report_time(__file__, end_time - start_time)
+    plot_validation_history(os.path.join(output_folder, "validation_error.png"),
+                            checkpoint.progress["history"], n_train_batches,
+                            "Multilayer perceptron on MNIST")
     return best_validation_loss, best_iter + 1, test_score, epoch
 
 

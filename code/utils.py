@@ -352,6 +352,34 @@ def tile_raster_images(X, img_shape, tile_shape, tile_spacing=(0, 0),
 # end-snippet-tile
 
 
+def plot_curves(path, curves, xlabel, ylabel, title):
+    """Save a line plot: curves maps a label to (xs, ys)."""
+    import matplotlib
+    matplotlib.use("Agg")          # files only, no window
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
+    for label, (xs, ys) in curves.items():
+        ax.plot(xs, ys, label=label, marker="." if len(xs) < 40 else None)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if len(curves) > 1:
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_validation_history(path, history, n_train_batches, title):
+    """The validation error (%) after each check, against epochs trained."""
+    xs = [it / n_train_batches for it, _ in history]
+    ys = [100 * err for _, err in history]
+    return plot_curves(path, {"validation error": (xs, ys)}, "epoch",
+                       "validation error (%)", title)
+
+
 # ---------------------------------------------------------------------------
 # Early stopping, shared by logistic_sgd.py, mlp.py and SdA.py
 # ---------------------------------------------------------------------------

@@ -116,6 +116,9 @@ def test_test_SdA_runs_on_a_slice_and_repeats(small_mnist, tmp_path, capsys):
     assert ("Optimization complete with best validation score of %f %%, on iteration %i, "
             "with test performance %f %%" % (best_valid * 100, best_iter, test_score * 100)
             ) in printed
+    from PIL import Image
+    for curve in ("pretraining_cost.png", "validation_error.png"):
+        assert Image.open(tmp_path / "a" / curve).size == (600, 360)
     # same seed, same figures
     assert _run_slice(small_mnist, tmp_path / "b") == first
 

@@ -116,6 +116,7 @@ def test_test_dA_writes_both_filter_images(small_mnist, tmp_path, capsys):
         assert 0 < costs[level][0] < 784 * numpy.log(2)
     # corrupted input is harder to reconstruct
     assert costs[0.3][0] > costs[0.0][0]
+    assert Image.open(tmp_path / "training_cost.png").size == (600, 360)
 
 
 def test_same_seed_same_figures(small_mnist, tmp_path):

@@ -91,6 +91,8 @@ def test_trains_saves_and_predicts_on_a_slice(small_mnist, tmp_path, capsys):
     assert "Optimization complete with best validation score of %f %%" % (best_valid * 100) in printed
     assert 0 < best_valid < 0.5 and 0 < test_score < 0.5
 
+    from PIL import Image
+    assert Image.open(os.path.join(out, "validation_error.png")).size == (600, 360)
     saved = numpy.load(os.path.join(out, "best_model.npz"), allow_pickle=False)
     assert saved["W"].shape == (784, 10) and saved["b"].shape == (10,)
     predicted = logistic_sgd.predict(output_folder=out, dataset=small_mnist)

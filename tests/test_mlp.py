@@ -77,6 +77,8 @@ def test_test_mlp_runs_on_a_slice(small_mnist, tmp_path, capsys):
             "iteration %i, with test performance %f %%"
             % (best_valid * 100, best_iter, test_score * 100)) in printed
     assert 0 < best_valid < 0.6
+    from PIL import Image
+    assert Image.open(tmp_path / "validation_error.png").size == (600, 360)
 
 
 @pytest.mark.parametrize("kwargs, fragment", [
