@@ -76,24 +76,18 @@ class SdA(object):
         self.x = pt.matrix("x")     # the images
         self.y = pt.ivector("y")    # their labels
 
-        for i in range(self.n_layers):
-            # the first layer reads the images, the others the layer below
-            input_size = n_ins if i == 0 else hidden_layers_sizes[i - 1]
-            layer_input = self.x if i == 0 else self.sigmoid_layers[-1].output
-
-            sigmoid_layer = HiddenLayer(rng=numpy_rng, input=layer_input,
-                                        n_in=input_size, n_out=hidden_layers_sizes[i],
-                                        activation=pt.sigmoid)
-            self.sigmoid_layers.append(sigmoid_layer)
-            self.params.extend(sigmoid_layer.params)
-
-            # the autoencoder of this layer reuses its W and b
-            dA_layer = dA(numpy_rng=numpy_rng,
-                          pytensor_rng=pt.random.shared_rng(layer_streams[i]),
-                          input=layer_input, n_visible=input_size,
-                          n_hidden=hidden_layers_sizes[i],
-                          W=sigmoid_layer.W, bhid=sigmoid_layer.b)
-            self.dA_layers.append(dA_layer)
+        below, n_below = self.x, n_ins   # what the first layer reads: the images
+        for i, n_units in enumerate(hidden_layers_sizes):
+            layer = HiddenLayer(numpy_rng, below, n_below, n_units, activation=pt.sigmoid)
+            # this layer's autoencoder reuses the layer's W and b (the same
+            # shared variables, not copies) and adds a visible bias of its own
+            autoencoder = dA(numpy_rng, pt.random.shared_rng(layer_streams[i]), below,
+                             n_visible=n_below, n_hidden=n_units,
+                             W=layer.W, bhid=layer.b)
+            self.sigmoid_layers.append(layer)
+            self.dA_layers.append(autoencoder)
+            self.params += layer.params
+            below, n_below = layer.output, n_units   # the next layer reads this one
 
         self.logLayer = LogisticRegression(input=self.sigmoid_layers[-1].output,
                                            n_in=hidden_layers_sizes[-1], n_out=n_outs)

@@ -113,18 +113,17 @@ class dA(object):
     # start-snippet-cost
     def get_cost_updates(self, corruption_level, learning_rate):
         """The training cost of one minibatch and the SGD updates that lower it."""
-        tilde_x = self.get_corrupted_input(self.x, corruption_level)
-        y = self.get_hidden_values(tilde_x)
-        z = self.get_reconstructed_input(y)
+        x = self.x
+        z = self.get_reconstructed_input(
+            self.get_hidden_values(self.get_corrupted_input(x, corruption_level)))
         # Cross-entropy between the clean input and the reconstruction of the
-        # corrupted one, summed over pixels: one value per example.
-        L = -pt.sum(self.x * pt.log(z) + (1 - self.x) * pt.log(1 - z), axis=1)
-        # averaged over the minibatch, so the step size does not grow with it
+        # corrupted one, summed over pixels: one value per example ...
+        L = -pt.sum(x * pt.log(z) + (1 - x) * pt.log(1 - z), axis=1)
+        # ... and averaged over the minibatch, so steps do not grow with it
         cost = pt.mean(L)
 
-        gparams = pt.grad(cost, self.params)
-        updates = [(param, param - learning_rate * gparam)
-                   for param, gparam in zip(self.params, gparams)]
+        grads = pt.grad(cost, self.params)
+        updates = [(p, p - learning_rate * g) for p, g in zip(self.params, grads)]
         # advance the random stream too, or every call would reuse one mask
         updates.append(self.rng_update)
         return cost, updates
@@ -176,13 +175,11 @@ def test_dA(learning_rate=0.1, training_epochs=15, dataset="mnist.pkl.gz",
         # corruption they were trained with.
         rng = numpy.random.RandomState(123)
         pytensor_rng = pt.random.shared_rng(seed=rng.randint(2 ** 30))
-        da = dA(numpy_rng=rng, pytensor_rng=pytensor_rng, input=x,
-                n_visible=28 * 28, n_hidden=500)
-        cost, updates = da.get_cost_updates(corruption_level=corruption_level,
-                                            learning_rate=learning_rate)
-        train_da = pytensor.function(
-            [index], cost, updates=updates,
-            givens={x: train_set_x[index * batch_size: (index + 1) * batch_size]})
+        da = dA(rng, pytensor_rng, x, n_visible=28 * 28, n_hidden=500)
+        cost, updates = da.get_cost_updates(corruption_level, learning_rate)
+        minibatch = train_set_x[index * batch_size: (index + 1) * batch_size]
+        train_da = pytensor.function([index], cost, updates=updates,
+                                     givens={x: minibatch})
         # end-snippet-train
 
         checkpoint = open_checkpoint(
@@ -214,11 +211,12 @@ def test_dA(learning_rate=0.1, training_epochs=15, dataset="mnist.pkl.gz",
         all_costs[corruption_level] = costs
 
         # start-snippet-filters
-        # each column of W is one hidden unit's filter: draw the first 100
-        image = Image.fromarray(tile_raster_images(
-            X=da.W.get_value(borrow=True).T,
-            img_shape=(28, 28), tile_shape=(10, 10), tile_spacing=(1, 1)))
-        image.save(os.path.join(output_folder, f"filters_corruption_{percent}.png"))
+        # each column of W is one hidden unit's filter: draw the first 100,
+        # 28x28 pixels each, 10 to a row, one blank pixel between them
+        filters = da.W.get_value(borrow=True).T
+        picture = tile_raster_images(filters, (28, 28), (10, 10), tile_spacing=(1, 1))
+        Image.fromarray(picture).save(
+            os.path.join(output_folder, f"filters_corruption_{percent}.png"))
         # end-snippet-filters
 
     plot_curves(os.path.join(output_folder, "training_cost.png"),
