@@ -87,3 +87,13 @@ def check_gradients(cost, params, inputs, values, n_coords=6, eps=1e-6, seed=0):
             numeric = (up - down) / (2 * eps)
             worst = max(worst, abs(numeric - grad[i]) / max(1e-6, abs(numeric) + abs(grad[i])))
     return worst
+
+
+@pytest.fixture
+def no_compiling(monkeypatch):
+    """Make any pytensor.function call fail: argument checks must come first."""
+    import pytensor
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("compiled before checking the arguments")
+    monkeypatch.setattr(pytensor, "function", refuse)
