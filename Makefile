@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test test-fast docs figures clean
+.PHONY: run test test-fast docs figures bench clean
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -33,3 +33,8 @@ docs: $(VENV)/.installed
 # redraw the docs' figures from docs/runs/*.log; FIGURES_RUN=--run reruns the short scripts
 figures: $(VENV)/.installed
 	$(PY) docs/make_figures.py $(FIGURES_RUN)
+
+# side-by-side step timings (installs PyTorch into .venv); writes docs/performance_table.md
+bench: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[bench]"
+	$(PY) bench/bench.py --write docs/performance_table.md

@@ -2,7 +2,8 @@
 
 The tutorials are scripts in code/, run directly (python code/dA.py); this
 file only declares what they need, so `pip install -e .[test]` prepares a
-machine. Version ranges are the ones tested (see README.md).
+machine. Each range admits the minor version the project was tested with
+(the exact versions are listed in README.md) and its later patch releases.
 """
 from setuptools import setup
 
@@ -17,13 +18,13 @@ setup(
     py_modules=[],
     install_requires=[
         "pytensor>=3.0.7,<3.1",
-        "numpy>=2.0,<2.5",
-        "pillow>=10,<14",
-        "matplotlib>=3.8,<3.12",
+        "numpy>=2.4,<2.5",
+        "pillow>=13.0,<13.1",
+        "matplotlib>=3.11,<3.12",
     ],
     extras_require={
-        "test": ["pytest>=8,<10", "hypothesis>=6.100,<7"],
-        "docs": ["sphinx>=7,<9", "myst-parser>=3,<5", "sphinx-mathjax-offline==0.0.2"],
-        "bench": ["torch>=2.4"],
+        "test": ["pytest>=9.2,<9.3", "hypothesis>=6.170,<7"],
+        "docs": ["sphinx>=8.2,<8.3", "myst-parser>=4.0,<4.1", "sphinx-mathjax-offline==0.0.2"],
+        "bench": ["torch>=2.14,<2.15"],
     },
 )

@@ -1,0 +1,372 @@
+"""Side-by-side timing of each tutorial's training step: this port, PyTorch, NumPy.
+
+    python bench/bench.py                 # all steps, float32 and float64
+    python bench/bench.py --quick         # fewer repetitions
+    python bench/bench.py --write docs/performance.md
+
+For every tutorial at its default settings it builds the training step three
+ways from the same starting weights and the same minibatches, first checks that
+one step of each gives the same parameters (within float tolerance), then
+times many steps and prints milliseconds per step, the estimated seconds per
+epoch, the ratio to PyTorch and a lower limit set by this machine's measured
+peak matrix-multiply rate. PyTorch is needed only here (pip install torch).
+"""
+import argparse
+import os
+import platform
+import sys
+import timeit
+
+import numpy
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, os.pardir, "code"))
+
+import pytensor  # noqa: E402
+import pytensor.tensor as pt  # noqa: E402
+
+import utils  # noqa: E402
+
+N_TRAIN = 50000
+
+# each tutorial's training step at its default batch size
+STEPS = [
+    ("logistic regression", 600),
+    ("MLP", 20),
+    ("dA (30 % corruption)", 20),
+    ("SdA pre-training, layer 1", 1),
+    ("SdA fine-tuning", 1),
+]
+
+
+def sigmoid(a):
+    return 1.0 / (1.0 + numpy.exp(-a))
+
+
+# ---------------------------------------------------------------------------
+# Parameters, drawn once and shared by the three implementations
+# ---------------------------------------------------------------------------
+
+def initial_params(name, dtype):
+    rng = numpy.random.RandomState(1234)
+
+    def uniform(n_in, n_out, scale=1.0):
+        bound = scale * numpy.sqrt(6.0 / (n_in + n_out))
+        return rng.uniform(-bound, bound, size=(n_in, n_out)).astype(dtype)
+    zeros = lambda *shape: numpy.zeros(shape, dtype=dtype)  # noqa: E731
+    if name == "logistic regression":
+        return {"W": zeros(784, 10), "b": zeros(10)}
+    if name == "MLP":
+        # small random top weights (the script starts them at zero) so that a
+        # single step moves every parameter and the check below sees it all
+        return {"W1": uniform(784, 500), "b1": zeros(500),
+                "W2": rng.normal(0, 0.01, (500, 10)).astype(dtype), "b2": zeros(10)}
+    if name.startswith("dA"):
+        return {"W": uniform(784, 500, 4), "b": zeros(500), "b_prime": zeros(784)}
+    sizes = [784, 1000, 1000, 1000]
+    params = {}
+    for i in range(3):
+        params[f"W{i}"] = uniform(sizes[i], sizes[i + 1], 4)
+        params[f"b{i}"] = zeros(sizes[i + 1])
+    params["b_prime0"] = zeros(784)
+    params["W3"] = rng.normal(0, 0.01, (1000, 10)).astype(dtype)
+    params["b3"] = zeros(10)
+    return params
+
+
+# ---------------------------------------------------------------------------
+# This port: the graphs the scripts build
+# ---------------------------------------------------------------------------
+
+def port_step(name, params, data, batch_size, dtype):
+    """Returns (step(i), get_params()) using the project's own classes."""
+    from dA import dA
+    from logistic_sgd import LogisticRegression
+    from mlp import MLP
+    from SdA import SdA
+
+    x_data, y_data = utils.shared_dataset(data)
+    index = pt.lscalar()
+    x, y = pt.matrix("x"), pt.ivector("y")
+    sl = slice(index * batch_size, (index + 1) * batch_size)
+
+    def compile_sgd(cost, model_params, lr, extra=()):
+        grads = pt.grad(cost, model_params)
+        updates = [(p, p - lr * g) for p, g in zip(model_params, grads)] + list(extra)
+        return pytensor.function([index], cost, updates=updates,
+                                 givens={x: x_data[sl], y: y_data[sl]},
+                                 on_unused_input="ignore")
+
+    if name == "logistic regression":
+        model = LogisticRegression(x, 784, 10)
+        shared = {"W": model.W, "b": model.b}
+        fn = compile_sgd(model.negative_log_likelihood(y), model.params, 0.13)
+    elif name == "MLP":
+        model = MLP(numpy.random.RandomState(1234), x, 784, 500, 10)
+        shared = {"W1": model.hiddenLayer.W, "b1": model.hiddenLayer.b,
+                  "W2": model.logRegressionLayer.W, "b2": model.logRegressionLayer.b}
+        cost = model.negative_log_likelihood(y) + 0.0001 * model.L2_sqr
+        fn = compile_sgd(cost, model.params, 0.01)
+    elif name.startswith("dA"):
+        da = dA(numpy.random.RandomState(123), None, x, 784, 500)
+        shared = {"W": da.W, "b": da.b, "b_prime": da.b_prime}
+        cost, updates = da.get_cost_updates(corruption(name), 0.1)
+        fn = pytensor.function([index], cost, updates=updates, givens={x: x_data[sl]})
+    else:
+        sda = SdA(numpy.random.RandomState(89677), n_ins=784,
+                  hidden_layers_sizes=[1000, 1000, 1000], n_outs=10,
+                  corruption_levels=[0.1, 0.2, 0.3])
+        shared = {}
+        for i, layer in enumerate(sda.sigmoid_layers):
+            shared[f"W{i}"], shared[f"b{i}"] = layer.W, layer.b
+        shared["b_prime0"] = sda.dA_layers[0].b_prime
+        shared["W3"], shared["b3"] = sda.logLayer.W, sda.logLayer.b
+        if name.startswith("SdA pre"):
+            pre = sda.pretraining_functions(x_data, batch_size)[0]
+
+            def fn(i):
+                return pre(index=i, corruption=corruption(name), lr=0.001)
+        else:
+            fn = sda.build_finetune_functions([(x_data, y_data)] * 3, batch_size, 0.1)[0]
+    for key, var in shared.items():
+        var.set_value(params[key].copy())
+    return fn, lambda: {k: v.get_value() for k, v in shared.items()}
+
+
+CHECKING = [False]
+
+
+def corruption(name):
+    """The script's corruption for this step; 0 while checking the updates,
+    so that all three implementations compute the very same thing."""
+    if CHECKING[0]:
+        return 0.0
+    return 0.3 if name.startswith("dA") else 0.1
+
+
+# ---------------------------------------------------------------------------
+# NumPy: forward and backward written out by hand
+# ---------------------------------------------------------------------------
+
+def numpy_step(name, params, data, batch_size, dtype):
+    p = {k: v.copy() for k, v in params.items()}
+    xs, ys = data[0].astype(dtype), data[1]
+    rng = numpy.random.default_rng(0)
+
+    def softmax_grad(logits, y):
+        e = numpy.exp(logits - logits.max(axis=1, keepdims=True))
+        prob = e / e.sum(axis=1, keepdims=True)
+        prob[numpy.arange(len(y)), y] -= 1
+        return prob / len(y)
+
+    def dA_grads(x, W, b, bp, corruption):
+        mask = rng.random(x.shape) >= corruption if corruption else 1
+        tx = x * mask
+        h = sigmoid(tx @ W + b)
+        z = sigmoid(h @ W.T + bp)
+        dz = (z - x) / len(x)               # cross-entropy through the sigmoid
+        dh = (dz @ W) * h * (1 - h)
+        return tx.T @ dh + dz.T @ h, dh.sum(0), dz.sum(0)
+
+    def step(i):
+        x = xs[i * batch_size:(i + 1) * batch_size]
+        y = ys[i * batch_size:(i + 1) * batch_size]
+        if name == "logistic regression":
+            d = softmax_grad(x @ p["W"] + p["b"], y)
+            p["W"] -= 0.13 * (x.T @ d)
+            p["b"] -= 0.13 * d.sum(0)
+        elif name == "MLP":
+            h = numpy.tanh(x @ p["W1"] + p["b1"])
+            d2 = softmax_grad(h @ p["W2"] + p["b2"], y)
+            dh = (d2 @ p["W2"].T) * (1 - h * h)
+            p["W2"] -= 0.01 * (h.T @ d2 + 0.0002 * p["W2"])
+            p["b2"] -= 0.01 * d2.sum(0)
+            p["W1"] -= 0.01 * (x.T @ dh + 0.0002 * p["W1"])
+            p["b1"] -= 0.01 * dh.sum(0)
+        elif name.startswith("dA"):
+            gW, gb, gbp = dA_grads(x, p["W"], p["b"], p["b_prime"], corruption(name))
+            p["W"] -= 0.1 * gW
+            p["b"] -= 0.1 * gb
+            p["b_prime"] -= 0.1 * gbp
+        elif name.startswith("SdA pre"):
+            gW, gb, gbp = dA_grads(x, p["W0"], p["b0"], p["b_prime0"], corruption(name))
+            p["W0"] -= 0.001 * gW
+            p["b0"] -= 0.001 * gb
+            p["b_prime0"] -= 0.001 * gbp
+        else:
+            acts = [x]
+            for k in range(3):
+                acts.append(sigmoid(acts[-1] @ p[f"W{k}"] + p[f"b{k}"]))
+            d = softmax_grad(acts[-1] @ p["W3"] + p["b3"], y)
+            grads = {"W3": acts[-1].T @ d, "b3": d.sum(0)}
+            d = d @ p["W3"].T
+            for k in (2, 1, 0):
+                d = d * acts[k + 1] * (1 - acts[k + 1])
+                grads[f"W{k}"], grads[f"b{k}"] = acts[k].T @ d, d.sum(0)
+                d = d @ p[f"W{k}"].T
+            for k, g in grads.items():
+                p[k] -= 0.1 * g
+    return step, lambda: p
+
+
+# ---------------------------------------------------------------------------
+# PyTorch: the same step with autograd
+# ---------------------------------------------------------------------------
+
+def torch_step(name, params, data, batch_size, dtype):
+    import torch
+    tdtype = getattr(torch, dtype)
+    p = {k: torch.tensor(v, dtype=tdtype, requires_grad=True) for k, v in params.items()}
+    xs = torch.tensor(data[0], dtype=tdtype)
+    ys = torch.tensor(data[1], dtype=torch.int64)
+    gen = torch.Generator().manual_seed(0)
+    F = torch.nn.functional
+
+    def dA_cost(x, W, b, bp, corruption):
+        tx = x * (torch.rand(x.shape, generator=gen, dtype=tdtype) >= corruption) if corruption else x
+        h = torch.sigmoid(tx @ W + b)
+        logits = h @ W.T + bp
+        return F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
+
+    def step(i):
+        x = xs[i * batch_size:(i + 1) * batch_size]
+        y = ys[i * batch_size:(i + 1) * batch_size]
+        if name == "logistic regression":
+            cost, lr = F.cross_entropy(x @ p["W"] + p["b"], y), 0.13
+        elif name == "MLP":
+            h = torch.tanh(x @ p["W1"] + p["b1"])
+            cost = F.cross_entropy(h @ p["W2"] + p["b2"], y) + 0.0001 * (
+                (p["W1"] ** 2).sum() + (p["W2"] ** 2).sum())
+            lr = 0.01
+        elif name.startswith("dA"):
+            cost, lr = dA_cost(x, p["W"], p["b"], p["b_prime"], corruption(name)), 0.1
+        elif name.startswith("SdA pre"):
+            cost, lr = dA_cost(x, p["W0"], p["b0"], p["b_prime0"], corruption(name)), 0.001
+        else:
+            h = x
+            for k in range(3):
+                h = torch.sigmoid(h @ p[f"W{k}"] + p[f"b{k}"])
+            cost, lr = F.cross_entropy(h @ p["W3"] + p["b3"], y), 0.1
+        used = [t for t in p.values()]
+        grads = torch.autograd.grad(cost, used, allow_unused=True)
+        with torch.no_grad():
+            for t, g in zip(used, grads):
+                if g is not None:
+                    t -= lr * g
+        return cost
+    return step, lambda: {k: v.detach().numpy() for k, v in p.items()}
+
+
+# ---------------------------------------------------------------------------
+# Measuring
+# ---------------------------------------------------------------------------
+
+def flops_per_step(name, batch_size):
+    """Multiply-add FLOPs of the matrix products in one step (forward and backward)."""
+    mm = lambda m, k, n: 2 * m * k * n  # noqa: E731
+    if name == "logistic regression":
+        return 2 * mm(batch_size, 784, 10)
+    if name == "MLP":
+        return 2 * mm(batch_size, 784, 500) + 3 * mm(batch_size, 500, 10)
+    if name.startswith("dA"):
+        return 5 * mm(batch_size, 784, 500)
+    if name.startswith("SdA pre"):
+        return 5 * mm(batch_size, 784, 1000)
+    return 3 * (mm(batch_size, 784, 1000) + 2 * mm(batch_size, 1000, 1000)) \
+        + 3 * mm(batch_size, 1000, 10) - mm(batch_size, 784, 1000)
+
+
+def peak_gemm(dtype, n=1024, repeats=5):
+    a = numpy.random.default_rng(0).random((n, n)).astype(dtype)
+    best = min(timeit.repeat(lambda: a @ a, number=3, repeat=repeats)) / 3
+    return 2 * n ** 3 / best
+
+
+def time_steps(step, n_batches, seconds):
+    for i in range(3):
+        step(i % n_batches)
+    count, start = 0, timeit.default_timer()
+    while timeit.default_timer() - start < seconds or count < 20:
+        step(count % n_batches)
+        count += 1
+    return (timeit.default_timer() - start) / count
+
+
+def check_same_update(name, dtype, data):
+    """One step from the same start: the three give the same parameters."""
+    CHECKING[0] = True
+    batch_size = dict(STEPS)[name]
+    params = initial_params(name, dtype)
+    results = []
+    for build in (port_step, torch_step, numpy_step):
+        step, get = build(name, params, data, batch_size, dtype)
+        step(1)
+        results.append(get())
+    CHECKING[0] = False
+    tol = 2e-4 if dtype == "float32" else 1e-9
+    worst = 0.0
+    for key in results[0]:
+        for other in results[1:]:
+            diff = numpy.max(numpy.abs(results[0][key] - other[key]))
+            scale = max(numpy.max(numpy.abs(params[key] - results[0][key])), 1e-12)
+            worst = max(worst, diff / scale)
+    assert worst < tol, f"{name} {dtype}: the updates differ (relative {worst:.2e})"
+    return worst
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="about 1 s per measurement")
+    parser.add_argument("--write", metavar="FILE", help="also write the table as Markdown")
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    args = parser.parse_args()
+    import torch
+    seconds = 1.0 if args.quick else 3.0
+
+    (train_x, train_y), _, _ = utils.load_mnist()
+    data = (train_x[:1200], train_y[:1200].astype("int32"))
+    rows = []
+    for dtype in args.dtypes:
+        pytensor.config.floatX = dtype
+        peak = peak_gemm(dtype)
+        print(f"\n{dtype}: peak GEMM {peak / 1e9:.1f} GFLOP/s (NumPy, 1024x1024)")
+        for name, batch_size in STEPS:
+            worst = check_same_update(name, dtype, data)
+            n_batches = len(data[0]) // batch_size
+            ms = {}
+            for label, build in (("port", port_step), ("PyTorch", torch_step),
+                                 ("NumPy", numpy_step)):
+                step, _ = build(name, initial_params(name, dtype), data, batch_size, dtype)
+                ms[label] = 1e3 * time_steps(step, n_batches, seconds)
+            bound = 1e3 * flops_per_step(name, batch_size) / peak
+            epoch = N_TRAIN // batch_size / 1e3
+            row = (dtype, name, batch_size, ms["port"], ms["PyTorch"], ms["NumPy"],
+                   ms["port"] / ms["PyTorch"], ms["port"] * epoch, ms["PyTorch"] * epoch, bound,
+                   worst)
+            rows.append(row)
+            print(f"  {name:28s} port {ms['port']:8.3f} ms  PyTorch {ms['PyTorch']:8.3f} ms  "
+                  f"NumPy {ms['NumPy']:8.3f} ms  ratio {row[6]:5.2f}  "
+                  f"epoch {row[7]:7.1f} s  FLOP bound {bound:7.4f} ms")
+    if args.write:
+        with open(args.write, "w") as f:
+            f.write(table(rows, torch.__version__, torch.get_num_threads()))
+        print("written to", args.write)
+
+
+def table(rows, torch_version, threads):
+    lines = [
+        "| dtype | step | batch | port ms | PyTorch ms | NumPy ms | port / PyTorch "
+        "| port s/epoch | PyTorch s/epoch | FLOP bound ms |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        lines.append(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.3f} | {r[4]:.3f} | {r[5]:.3f} "
+                     f"| {r[6]:.2f} | {r[7]:.1f} | {r[8]:.1f} | {r[9]:.4f} |")
+    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+               f"Python {platform.python_version()}, PyTensor {pytensor.__version__} "
+               f"(default mode), NumPy {numpy.__version__}, PyTorch {torch_version} "
+               f"({threads} threads)")
+    return "\n".join(lines) + f"\n\nMachine: {machine}.\n"
+
+
+if __name__ == "__main__":
+    main()

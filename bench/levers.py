@@ -1,0 +1,75 @@
+"""Measure a few performance levers of the port's training steps, one at a time.
+
+    python bench/levers.py
+
+1. The fixed cost of calling a compiled function (a function that does
+   nothing but add 1), with and without ``trust_input``.
+2. The SdA's batch-1 pre-training step of layer 1, with and without
+   ``trust_input``.
+3. The dA's batch-20 step at 0 % and at 30 % corruption: what drawing and
+   applying the mask costs.
+"""
+import os
+import sys
+import timeit
+
+import numpy
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, os.pardir, "code"))
+
+import pytensor  # noqa: E402
+import pytensor.tensor as pt  # noqa: E402
+
+import utils  # noqa: E402
+from dA import dA  # noqa: E402
+from SdA import SdA  # noqa: E402
+
+
+def per_call(fn, args, seconds=2.0):
+    for _ in range(10):
+        fn(*args)
+    count, start = 0, timeit.default_timer()
+    while timeit.default_timer() - start < seconds:
+        fn(*args)
+        count += 1
+    return (timeit.default_timer() - start) / count * 1e6   # microseconds
+
+
+def main():
+    pytensor.config.floatX = "float32"
+    (train_x, train_y), _, _ = utils.load_mnist()
+    data_x, _ = utils.shared_dataset((train_x[:2000], train_y[:2000]))
+
+    index = pt.lscalar()
+    three = (numpy.array(3, dtype="int64"),)
+    trivial = pytensor.function([index], index + 1)
+    print(f"1. empty function call: {per_call(trivial, three):.1f} us")
+    trivial.trust_input = True
+    print(f"   with trust_input:    {per_call(trivial, three):.1f} us")
+
+    sda = SdA(numpy.random.RandomState(89677), n_ins=784, hidden_layers_sizes=[1000] * 3,
+              n_outs=10, corruption_levels=[0.1, 0.2, 0.3])
+    da = sda.dA_layers[0]
+    corruption, lr = pt.scalar("corruption"), pt.scalar("lr")
+    cost, updates = da.get_cost_updates(corruption, lr)
+    step = pytensor.function([index, corruption, lr], cost, updates=updates,
+                             givens={sda.x: data_x[index:index + 1]})
+    args = (numpy.array(5, dtype="int64"), numpy.array(0.1, dtype="float32"),
+            numpy.array(0.001, dtype="float32"))
+    print(f"2. SdA pre-training step, layer 1, batch 1: {per_call(step, args):.1f} us")
+    step.trust_input = True
+    print(f"   with trust_input:                         {per_call(step, args):.1f} us")
+
+    x = pt.matrix("x")
+    for level in (0.0, 0.3):
+        da = dA(numpy.random.RandomState(123), None, x, 784, 500)
+        cost, updates = da.get_cost_updates(level, 0.1)
+        step = pytensor.function([index], cost, updates=updates,
+                                 givens={x: data_x[index * 20:(index + 1) * 20]})
+        seven = (numpy.array(7, dtype="int64"),)
+        print(f"3. dA step, batch 20, corruption {level:.1f}: {per_call(step, seven):.1f} us")
+
+
+if __name__ == "__main__":
+    main()
