@@ -17,7 +17,13 @@ import platform
 import sys
 import timeit
 
-import numpy
+# --threads N must reach OpenBLAS before NumPy loads it
+if "--threads" in sys.argv:
+    _n = sys.argv[sys.argv.index("--threads") + 1]
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = _n
+
+import numpy  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, os.pardir, "code"))
@@ -319,8 +325,12 @@ def main():
     parser.add_argument("--quick", action="store_true", help="about 1 s per measurement")
     parser.add_argument("--write", metavar="FILE", help="also write the table as Markdown")
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for BLAS and PyTorch (default: all cores)")
     args = parser.parse_args()
     import torch
+    if args.threads:
+        torch.set_num_threads(args.threads)
     seconds = 1.0 if args.quick else 3.0
 
     (train_x, train_y), _, _ = utils.load_mnist()
@@ -349,11 +359,11 @@ def main():
                   f"epoch {row[7]:7.1f} s  FLOP bound {bound:7.4f} ms")
     if args.write:
         with open(args.write, "w") as f:
-            f.write(table(rows, torch.__version__, torch.get_num_threads()))
+            f.write(table(rows, torch.__version__, torch.get_num_threads(), args))
         print("written to", args.write)
 
 
-def table(rows, torch_version, threads):
+def table(rows, torch_version, threads, args):
     lines = [
         "| dtype | step | batch | port ms | PyTorch ms | NumPy ms | port / PyTorch "
         "| port s/epoch | PyTorch s/epoch | FLOP bound ms |",
@@ -365,7 +375,8 @@ def table(rows, torch_version, threads):
                f"Python {platform.python_version()}, PyTensor {pytensor.__version__} "
                f"(default mode), NumPy {numpy.__version__}, PyTorch {torch_version} "
                f"({threads} threads)")
-    return "\n".join(lines) + f"\n\nMachine: {machine}.\n"
+    command = "python bench/bench.py " + " ".join(sys.argv[1:])
+    return "\n".join(lines) + f"\n\nMachine: {machine}. Command: `{command}`.\n"
 
 
 if __name__ == "__main__":

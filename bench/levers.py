@@ -8,6 +8,9 @@
    ``trust_input``.
 3. The dA's batch-20 step at 0 % and at 30 % corruption: what drawing and
    applying the mask costs.
+4. Drawing a 20 x 784 mask alone: binomial(n=1) as the tutorials do, against
+   uniforms of the same shape (compared with the level, the same Bernoulli
+   distribution).
 """
 import os
 import sys
@@ -69,6 +72,15 @@ def main():
                                  givens={x: data_x[index * 20:(index + 1) * 20]})
         seven = (numpy.array(7, dtype="int64"),)
         print(f"3. dA step, batch 20, corruption {level:.1f}: {per_call(step, seven):.1f} us")
+
+    rng = pt.random.shared_rng(seed=1)
+    for kind in ("binomial", "uniform"):
+        if kind == "binomial":
+            next_rng, draw = rng.binomial(n=1, p=0.7, size=(20, 784))
+        else:
+            next_rng, draw = rng.uniform(size=(20, 784), dtype="float32")
+        fn = pytensor.function([], draw, updates=[(rng, next_rng)])
+        print(f"4. a 20x784 mask drawn with {kind}: {per_call(fn, ()):.1f} us")
 
 
 if __name__ == "__main__":

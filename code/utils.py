@@ -23,6 +23,8 @@ import numpy
 import pytensor
 import pytensor.tensor as pt
 
+timer = timeit.default_timer
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUNDLED_MNIST = os.path.join(HERE, os.pardir, "data", "mnist")
 
@@ -412,6 +414,7 @@ def train_with_early_stopping(train_model, validate, test, n_train_batches,
 
     epoch = s["epoch"]
     while epoch <= n_epochs and not s["done"]:
+        epoch_start = timer()
         for minibatch_index in range(s["minibatch"], n_train_batches):
             cost = train_model(minibatch_index)
             check_finite(cost, epoch, minibatch_index, n_train_batches, checkpoint)
@@ -450,12 +453,23 @@ def train_with_early_stopping(train_model, validate, test, n_train_batches,
                 raise TrainingInterrupted(checkpoint.save() if checkpoint else None)
 
         if not s["done"]:
+            report_patience(timer() - epoch_start, epoch, n_epochs, s["patience"],
+                            n_train_batches)
             epoch, s["epoch"], s["minibatch"] = epoch + 1, epoch + 1, 0
         if checkpoint is not None:
             checkpoint.save()
 
     return s["best_validation_loss"], s["best_iter"], s["test_score"], min(epoch, n_epochs)
 # end-snippet-early-stopping
+
+
+def report_patience(seconds, epoch, n_epochs, patience, n_train_batches):
+    """On stderr: how long the epoch took, and how many more the current
+    patience allows (a new clear best can extend it)."""
+    last = min(n_epochs, patience // n_train_batches + 1)
+    left = max(last - epoch, 0)
+    print(f"  (epoch {epoch} took {seconds:.1f}s; the current patience allows {left} more "
+          f"epochs, about {left * seconds / 60:.1f}m)", file=sys.stderr, flush=True)
 
 
 def train_epochs(train_fn, n_train_batches, n_epochs, progress, report,
@@ -743,8 +757,6 @@ def report_time(script, seconds, what="The code"):
     print(f"{what} for file {os.path.basename(script)} ran for {seconds / 60.0:.2f}m",
           file=sys.stderr)
 
-
-timer = timeit.default_timer
 
 
 class EpochTimer(object):
