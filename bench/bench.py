@@ -363,6 +363,17 @@ def main():
         print("written to", args.write)
 
 
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def table(rows, torch_version, threads, args):
     lines = [
         "| dtype | step | batch | port ms | PyTorch ms | NumPy ms | port / PyTorch "
@@ -371,7 +382,7 @@ def table(rows, torch_version, threads, args):
     for r in rows:
         lines.append(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.3f} | {r[4]:.3f} | {r[5]:.3f} "
                      f"| {r[6]:.2f} | {r[7]:.1f} | {r[8]:.1f} | {r[9]:.4f} |")
-    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+    machine = (f"{cpu_name()}, {os.cpu_count()} cores, "
                f"Python {platform.python_version()}, PyTensor {pytensor.__version__} "
                f"(default mode), NumPy {numpy.__version__}, PyTorch {torch_version} "
                f"({threads} threads)")
