@@ -93,11 +93,16 @@ class dA(object):
         that get_cost_updates can hand it to the function's updates, which
         is what makes every call draw a new mask.
         """
-        next_rng, mask = self.pytensor_rng.binomial(
-            n=1, p=1 - corruption_level, size=input.shape)
+        # A uniform draw u keeps its pixel when u >= corruption_level, which
+        # happens with probability 1 - corruption_level: a Bernoulli mask, as
+        # binomial(n=1) would give, drawn about ten times faster (see the
+        # performance page of the docs).
+        next_rng, u = self.pytensor_rng.uniform(size=input.shape,
+                                                dtype=pytensor.config.floatX)
         self.rng_update = (self.pytensor_rng, next_rng)
-        # binomial draws are integers; multiply in floatX
-        return pt.cast(mask, pytensor.config.floatX) * input
+        keep = pt.ge(u, corruption_level)
+        # the comparison gives booleans; multiply in floatX
+        return pt.cast(keep, pytensor.config.floatX) * input
     # end-snippet-corrupt
 
     # start-snippet-encode-decode
