@@ -37,4 +37,5 @@ figures: $(VENV)/.installed
 # side-by-side step timings (installs PyTorch into .venv); writes docs/performance_table.md
 bench: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[bench]"
-	$(PY) bench/bench.py --write docs/performance_table.md
+	$(PY) bench/bench.py --threads 2 1 --write docs/performance_table.md
+	$(PY) bench/compile_times.py

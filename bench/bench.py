@@ -17,7 +17,8 @@ import platform
 import sys
 import timeit
 
-# --threads N must reach OpenBLAS before NumPy loads it
+# --threads N must reach OpenBLAS before NumPy loads it (several counts run
+# one process each, below)
 if "--threads" in sys.argv:
     _n = sys.argv[sys.argv.index("--threads") + 1]
     for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -325,12 +326,16 @@ def main():
     parser.add_argument("--quick", action="store_true", help="about 1 s per measurement")
     parser.add_argument("--write", metavar="FILE", help="also write the table as Markdown")
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
-    parser.add_argument("--threads", type=int, default=None,
-                        help="threads for BLAS and PyTorch (default: all cores)")
+    parser.add_argument("--threads", type=int, nargs="+", default=None,
+                        help="threads for BLAS and PyTorch; several counts give one "
+                             "table each (default: all cores)")
+    parser.add_argument("--part", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads and len(args.threads) > 1:
+        return each_thread_count(args)
     import torch
     if args.threads:
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(args.threads[0])
     seconds = 1.0 if args.quick else 3.0
 
     (train_x, train_y), _, _ = utils.load_mnist()
@@ -360,6 +365,27 @@ def main():
     if args.write:
         with open(args.write, "w") as f:
             f.write(table(rows, torch.__version__, torch.get_num_threads(), args))
+            if not args.part:
+                f.write(f"\nCommand: {command_line()}.\n")
+        print("written to", args.write)
+
+
+def each_thread_count(args):
+    """Rerun this script once per thread count (BLAS reads it only at start)."""
+    import subprocess
+    import tempfile
+    tables = []
+    for n in args.threads:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "table.md")
+            command = [sys.executable, os.path.abspath(__file__), "--threads", str(n),
+                       "--dtypes", *args.dtypes, "--write", out, "--part"]
+            subprocess.run(command + (["--quick"] if args.quick else []), check=True)
+            with open(out) as f:
+                tables.append(f"### {n} thread{'s' if n > 1 else ''}\n\n" + f.read())
+    if args.write:
+        with open(args.write, "w") as f:
+            f.write("\n".join(tables) + f"\nCommand: {command_line()}.\n")
         print("written to", args.write)
 
 
@@ -386,8 +412,11 @@ def table(rows, torch_version, threads, args):
                f"Python {platform.python_version()}, PyTensor {pytensor.__version__} "
                f"(default mode), NumPy {numpy.__version__}, PyTorch {torch_version} "
                f"({threads} threads)")
-    command = "python bench/bench.py " + " ".join(sys.argv[1:])
-    return "\n".join(lines) + f"\n\nMachine: {machine}. Command: `{command}`.\n"
+    return "\n".join(lines) + f"\n\nMachine: {machine}.\n"
+
+
+def command_line():
+    return "`python bench/bench.py " + " ".join(sys.argv[1:]) + "`"
 
 
 if __name__ == "__main__":

@@ -23,70 +23,10 @@ import numpy
 import pytensor
 import pytensor.tensor as pt
 
+# faster matrix products under PyTensor's default (Numba) mode; see the module
+import numba_fixes  # noqa: F401
+
 timer = timeit.default_timer
-
-
-# ---------------------------------------------------------------------------
-# Two speed fixes for PyTensor 3.0's Numba backend
-# ---------------------------------------------------------------------------
-# They change no result, only how two kinds of product are computed; the
-# performance page of the docs has the measurements behind them.
-#
-# 1. Backpropagation multiplies by transposed weights (W.T) all the time.
-#    PyTensor 3.0 builds every transpose in Numba with as_strided, whose result
-#    Numba can only type as "any layout", and np.dot then copies the whole
-#    matrix before calling BLAS: for a 1000 x 1000 matrix the copy costs about
-#    20 times the product (pytensor issue #1111). Numba's own x.T keeps the
-#    layout known (a C-ordered array transposed is Fortran-ordered), so BLAS
-#    reads W where it is.
-# 2. At batch size 1 the weight gradient dot(x.T, delta) is an outer product.
-#    BLAS computes it as a general matrix product, clearing the output first;
-#    writing each entry once in a plain loop takes less than half the time.
-
-def _register_numba_fixes():
-    try:
-        from pytensor.link.numba.dispatch import basic as numba_basic
-        from pytensor.link.numba.dispatch import elemwise as numba_elemwise
-        from pytensor.tensor.elemwise import DimShuffle
-        from pytensor.tensor.math import Dot
-        general_dimshuffle = numba_elemwise.numba_funcify_DimShuffle
-        general_dot = numba_elemwise.numba_funcify_Dot
-    except (ImportError, AttributeError):   # no Numba, or another PyTensor
-        return
-    njit = numba_basic.numba_njit
-
-    @numba_basic.register_funcify_default_op_cache_key(DimShuffle)
-    def dimshuffle(op, node, **kwargs):
-        if node.inputs[0].ndim == 2 and tuple(op.new_order) == (1, 0):
-            @njit
-            def transpose(x):
-                return x.T
-            # the number keys PyTensor's on-disk cache: change it with the code
-            return transpose, 101
-        return general_dimshuffle(op, node, **kwargs)
-
-    @numba_basic.register_funcify_default_op_cache_key(Dot)
-    def dot(op, node, **kwargs):
-        x, y = node.inputs
-        if not (x.ndim == y.ndim == 2
-                and x.type.dtype == y.type.dtype == node.outputs[0].type.dtype
-                and x.type.dtype in ("float32", "float64")):
-            return general_dot(op, node, **kwargs)
-
-        @njit
-        def matrix_product(x, y):
-            if x.shape[1] != 1:
-                return numpy.dot(x, y)
-            outer = numpy.empty((x.shape[0], y.shape[1]), dtype=x.dtype)
-            for i in range(x.shape[0]):
-                xi = x[i, 0]
-                for j in range(y.shape[1]):   # a loop: a slice would allocate
-                    outer[i, j] = xi * y[0, j]
-            return outer
-        return matrix_product, 102
-
-
-_register_numba_fixes()
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUNDLED_MNIST = os.path.join(HERE, os.pardir, "data", "mnist")
