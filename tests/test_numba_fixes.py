@@ -1,0 +1,142 @@
+"""The speed fixes of code/numba_fixes.py: active, and computing what the
+graphs say (checked against NumPy), in the default (Numba) mode."""
+import numpy
+import pytest
+
+import pytensor
+import pytensor.tensor as pt
+from pytensor.link.numba.dispatch.basic import numba_funcify
+from pytensor.tensor.blas import Dot22, Gemm
+from pytensor.tensor.elemwise import DimShuffle
+
+import numba_fixes
+import utils  # noqa: F401  (importing utils is what installs the fixes)
+
+FLOATS = ["float32", "float64"]
+
+
+def tolerance(dtype):
+    return dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=1e-12, atol=1e-12)
+
+
+def nodes_of(fn, op_type):
+    return [node for node in fn.maker.fgraph.toposort() if isinstance(node.op, op_type)]
+
+
+def test_the_fixes_are_installed():
+    assert numba_fixes.AVAILABLE
+    for op_type in (DimShuffle, Dot22, Gemm):
+        assert numba_funcify.dispatch(op_type).__module__ == "numba_fixes", op_type
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_products_with_transposes(dtype):
+    rng = numpy.random.default_rng(0)
+    W = rng.standard_normal((7, 5)).astype(dtype)
+    d = rng.standard_normal((3, 5)).astype(dtype)
+    w, v = pt.matrix("w", dtype=dtype), pt.matrix("v", dtype=dtype)
+    fn = pytensor.function([w, v], [pt.dot(v, w.T), w.T, pt.dot(w.T, w)])
+    product, transposed, gram = fn(W, d)
+    numpy.testing.assert_allclose(product, d @ W.T, **tolerance(dtype))
+    numpy.testing.assert_array_equal(transposed, W.T)
+    numpy.testing.assert_allclose(gram, W.T @ W, **tolerance(dtype))
+    # strided and Fortran-ordered inputs go through the same code
+    product, transposed, _ = fn(numpy.asfortranarray(W), numpy.ascontiguousarray(d))
+    numpy.testing.assert_allclose(product, d @ W.T, **tolerance(dtype))
+    product, transposed, _ = fn(W[:, ::1], d)
+    every_other = rng.standard_normal((14, 5)).astype(dtype)[::2]
+    product, transposed, _ = fn(every_other, d)
+    numpy.testing.assert_allclose(product, d @ every_other.T, **tolerance(dtype))
+    numpy.testing.assert_array_equal(transposed, every_other.T)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("batch", [1, 4])
+def test_sgd_update_in_place(dtype, batch):
+    """W - lr * x.T @ delta becomes one in-place gemm, and computes the same."""
+    rng = numpy.random.default_rng(1)
+    W0 = rng.standard_normal((6, 9)).astype(dtype)
+    W = pytensor.shared(W0.copy(), name="W")
+    x, delta = pt.matrix("x", dtype=dtype), pt.matrix("delta", dtype=dtype)
+    lr = numpy.asarray(0.1, dtype=dtype)
+    step = pytensor.function([x, delta], [], updates=[(W, W - lr * pt.dot(x.T, delta))])
+    gemms = nodes_of(step, Gemm)
+    assert len(gemms) == 1 and gemms[0].op.inplace
+
+    xs = rng.standard_normal((batch, 6)).astype(dtype)
+    ds = rng.standard_normal((batch, 9)).astype(dtype)
+    step(xs, ds)
+    numpy.testing.assert_allclose(W.get_value(), W0 - lr * xs.T @ ds, **tolerance(dtype))
+    step(xs, ds)
+    numpy.testing.assert_allclose(W.get_value(), W0 - 2 * lr * xs.T @ ds, **tolerance(dtype))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_outer_product(dtype):
+    rng = numpy.random.default_rng(2)
+    u = rng.standard_normal((1, 5)).astype(dtype)
+    v = rng.standard_normal((1, 3)).astype(dtype)
+    a, b = pt.matrix("a", dtype=dtype), pt.matrix("b", dtype=dtype)
+    fn = pytensor.function([a, b], pt.dot(a.T, b))
+    assert nodes_of(fn, Dot22)
+    numpy.testing.assert_allclose(fn(u, v), numpy.outer(u, v), **tolerance(dtype))
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0, 0.5])
+@pytest.mark.parametrize("inner", [1, 3])
+@pytest.mark.parametrize("mutable", [False, True])
+def test_gemm_op_directly(beta, inner, mutable):
+    """Gemm computes beta * z + alpha * x @ y (beta = 0 ignores z, NaN or not),
+    over z itself when PyTensor may destroy z, in a copy when not."""
+    rng = numpy.random.default_rng(3)
+    z0 = rng.standard_normal((4, 6))
+    if beta == 0.0:
+        z0[0, 0] = numpy.nan
+    xs, ys = rng.standard_normal((4, inner)), rng.standard_normal((inner, 6))
+    z, x, y = pt.matrix("z"), pt.matrix("x"), pt.matrix("y")
+    a, b = pt.scalar("a"), pt.scalar("b")
+    fn = pytensor.function([pytensor.In(z, mutable=mutable), a, x, y, b],
+                           Gemm(inplace=False)(z, a, x, y, b))
+    [gemm] = nodes_of(fn, Gemm)
+    assert gemm.op.inplace == mutable
+    z_arg = z0.copy()
+    result = fn(z_arg, -0.3, xs, ys, beta)
+    expected = -0.3 * xs @ ys if beta == 0.0 else beta * z0 - 0.3 * xs @ ys
+    numpy.testing.assert_allclose(result, expected, rtol=1e-12, atol=1e-12)
+    if not mutable:
+        numpy.testing.assert_array_equal(z_arg, z0)
+
+
+def test_the_tutorial_steps_update_in_place(mnist):
+    """Every weight matrix of the SdA's fine-tuning step is updated by an
+    in-place gemm, so no step builds a second copy of a weight matrix, and
+    the step still moves the weights as the graph says."""
+    from SdA import SdA
+    (train_x, train_y), _, _ = mnist
+    split = utils.shared_dataset((train_x[:20], train_y[:20]))
+    sda = SdA(numpy.random.RandomState(89677), n_ins=784, hidden_layers_sizes=[30, 20],
+              n_outs=10, corruption_levels=[0.1, 0.2])
+    train_fn, _, _ = sda.build_finetune_functions([split] * 3, 1, 0.1)
+    gemms = nodes_of(train_fn, Gemm)
+    assert len(gemms) == 3 and all(node.op.inplace for node in gemms)
+    weights = {layer.W for layer in sda.sigmoid_layers}
+    assert {node.inputs[0] for node in gemms} == weights | {sda.logLayer.W}
+
+    # one step by hand in NumPy, from the same weights, on example 0
+    W = [layer.W.get_value() for layer in sda.sigmoid_layers] + [sda.logLayer.W.get_value()]
+    b = [layer.b.get_value() for layer in sda.sigmoid_layers] + [sda.logLayer.b.get_value()]
+    acts = [train_x[:1].astype("float64")]
+    for k in range(2):
+        acts.append(1 / (1 + numpy.exp(-(acts[-1] @ W[k] + b[k]))))
+    logits = acts[-1] @ W[2] + b[2]
+    delta = numpy.exp(logits - logits.max())
+    delta /= delta.sum()
+    delta[0, train_y[0]] -= 1
+    expected = []
+    for k in (2, 1, 0):
+        expected.insert(0, W[k] - 0.1 * acts[k].T @ delta)
+        delta = (delta @ W[k].T) * acts[k] * (1 - acts[k])
+    train_fn(0)
+    got = [layer.W.get_value() for layer in sda.sigmoid_layers] + [sda.logLayer.W.get_value()]
+    for g, e in zip(got, expected):
+        numpy.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12)
