@@ -8,9 +8,25 @@
    ``trust_input``.
 3. The dA's batch-20 step at 0 % and at 30 % corruption: what drawing and
    applying the mask costs.
-4. Drawing a 20 x 784 mask alone: binomial(n=1) as the tutorials do, against
+4. Drawing a 20 x 784 mask alone: binomial(n=1), as the original did, against
    uniforms of the same shape (compared with the level, the same Bernoulli
-   distribution).
+   distribution; the tutorials now draw uniforms).
+5. d @ W.T for a 1000 x 1000 W in plain Numba: W.T made with as_strided (what
+   PyTensor 3.0's transpose gives) against Numba's own W.T (what
+   code/numba_fixes.py gives).
+6. The outer product x.T @ d at batch size 1 (1000 x 1000): PyTensor's Dot
+   (BLAS) against the loop of code/numba_fixes.py.
+7. The SGD update W - 0.1 * x.T @ d for a 1000 x 1000 W: without and with the
+   in-place gemm of code/numba_fixes.py (switched off by the name of its
+   rewrite, as PYTENSOR_FLAGS=optimizer_excluding=numba_gemm does for a whole
+   run, e.g. of bench/bench.py).
+8. What is left in the dA's step: softplus and exp over a 20 x 784 float32
+   matrix compiled by PyTensor (Numba calls the C library's scalar functions,
+   one element at a time) against NumPy's exp (vectorised), and 9. the
+   product (20 x 784) @ (784 x 500) through Numba's BLAS (SciPy's OpenBLAS)
+   against NumPy's.
+
+Run it with OPENBLAS_NUM_THREADS=1 and =2 to see what a second BLAS thread does.
 """
 import os
 import sys
@@ -81,6 +97,50 @@ def main():
             next_rng, draw = rng.uniform(size=(20, 784), dtype="float32")
         fn = pytensor.function([], draw, updates=[(rng, next_rng)])
         print(f"4. a 20x784 mask drawn with {kind}: {per_call(fn, ()):.1f} us")
+
+    import numba
+    from numpy.lib.stride_tricks import as_strided
+
+    @numba.njit
+    def with_as_strided(d, W):
+        return numpy.dot(d, as_strided(W, shape=(W.shape[1], W.shape[0]),
+                                       strides=(W.strides[1], W.strides[0])))
+
+    @numba.njit
+    def with_view(d, W):
+        return numpy.dot(d, W.T)
+
+    gen = numpy.random.default_rng(0)
+    W_value = gen.random((1000, 1000), dtype="float32")
+    d_value = gen.random((1, 1000), dtype="float32")
+    print(f"5. d @ W.T, W.T by as_strided: {per_call(with_as_strided, (d_value, W_value)):.1f} us")
+    print(f"   d @ W.T, W.T as a view:      {per_call(with_view, (d_value, W_value)):.1f} us")
+
+    without_gemm = pytensor.compile.mode.get_default_mode().excluding("numba_gemm")
+    u, d = pt.matrix("u"), pt.matrix("d")
+    for label, mode in (("PyTensor's Dot", without_gemm), ("numba_fixes loop", None)):
+        fn = pytensor.function([u, d], pt.dot(u.T, d), mode=mode)
+        print(f"6. outer product 1000 x 1000, {label}: "
+              f"{per_call(fn, (d_value, d_value)):.1f} us")
+    W = pytensor.shared(W_value)
+    for label, mode in (("without gemm", without_gemm), ("in-place gemm", None)):
+        fn = pytensor.function([u, d], [], updates=[(W, W - 0.1 * pt.dot(u.T, d))], mode=mode)
+        print(f"7. update of a 1000 x 1000 W, {label}: "
+              f"{per_call(fn, (d_value, d_value)):.1f} us")
+
+    a = pt.matrix("a")
+    A = gen.standard_normal((20, 784), dtype="float32")
+    softplus, exp = pytensor.function([a], pt.softplus(a)), pytensor.function([a], pt.exp(a))
+    print(f"8. softplus, 20 x 784, PyTensor: {per_call(softplus, (A,)):.1f} us")
+    print(f"   exp, PyTensor: {per_call(exp, (A,)):.1f} us; NumPy: {per_call(numpy.exp, (A,)):.1f} us")
+
+    @numba.njit
+    def numba_dot(x, y):
+        return numpy.dot(x, y)
+
+    X, Y = gen.random((20, 784), dtype="float32"), gen.random((784, 500), dtype="float32")
+    print(f"9. (20 x 784) @ (784 x 500), Numba: {per_call(numba_dot, (X, Y)):.1f} us; "
+          f"NumPy: {per_call(numpy.dot, (X, Y)):.1f} us")
 
 
 if __name__ == "__main__":
