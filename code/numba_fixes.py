@@ -24,25 +24,45 @@ measurements behind each, and ``tests/test_numba_fixes.py`` checks them.
    outer product. BLAS computes it as a general matrix product, clearing the
    output first; a plain loop writes each entry once, and inside ``gemm`` it
    adds into W without any temporary matrix.
+
+4. One pass over W for both uses of it in backpropagation. A hidden layer's
+   backward step reads its weights twice: once for ``delta @ W.T`` (the error
+   handed to the layer below) and once more for the in-place update
+   ``W += -lr * x.T @ delta``. At batch size 1 the weights hardly fit in the
+   cache and each pass costs as much as reading them from memory, so we
+   compute both in one sweep, row by row: row i of ``W`` gives entry i of
+   ``delta @ W.T`` and is updated right after it is read. Each row is read
+   before it is changed, so the result is the one the graph asks for.
+
+5. Two updates of one matrix in one pass. The dA's weights are tied, so its
+   gradient has two terms and the rewrites leave two nested in-place gemms,
+   each a pass over W. With the same step size they are one gemm whose inner
+   dimension is the two stacked: ``W += a * [x1 x2] @ [y1; y2]``. For such
+   small inner dimensions the gemm below is a loop that adds into W directly.
 """
 import numpy
 
 try:
     from pytensor.compile.mode import optdb
-    from pytensor.graph.rewriting.basic import dfs_rewriter
+    from pytensor.graph.basic import Apply, Constant, equal_computations
+    from pytensor.graph.op import Op
+    from pytensor.graph.rewriting.basic import GraphRewriter, dfs_rewriter, node_rewriter
+    from pytensor.tensor.basic import get_underlying_scalar_constant_value, join
+    from pytensor.tensor.exceptions import NotScalarConstantError
     from pytensor.graph.rewriting.db import SequenceDB
     from pytensor.link.numba.dispatch import basic as numba_basic
     from pytensor.link.numba.dispatch import elemwise as numba_elemwise
     from pytensor.tensor.blas import Dot22, Gemm
     from pytensor.tensor.elemwise import DimShuffle
     from pytensor.tensor.rewriting.blas import GemmOptimizer, local_dot_to_dot22
+    from pytensor.tensor.type import TensorType
     AVAILABLE = True
 except (ImportError, AttributeError):   # no Numba, or a PyTensor laid out otherwise
     AVAILABLE = False
 
 # The numbers below key PyTensor's on-disk cache of compiled Numba code:
 # change one whenever its function changes, or the old code is reused.
-CACHE_VERSION = 1
+CACHE_VERSION = 4
 
 
 if AVAILABLE:
@@ -73,6 +93,13 @@ if AVAILABLE:
             return outer
         return dot22, 100 + CACHE_VERSION
 
+    @njit
+    def check_shapes(z, x, y):
+        # the loops below index without bounds checks: refuse what would overrun
+        if (x.shape[0] != z.shape[0] or y.shape[1] != z.shape[1]
+                or x.shape[1] != y.shape[0]):
+            raise ValueError("gemm: shapes of z, x and y do not match")
+
     @numba_basic.register_funcify_default_op_cache_key(Gemm)
     def numba_gemm(op, node, **kwargs):
         inplace = op.inplace
@@ -83,10 +110,25 @@ if AVAILABLE:
             out = z if inplace else z.copy()
             alpha, beta = a.item(), b.item()
             if x.shape[1] == 1 and beta == 1:
+                check_shapes(out, x, y)
                 for i in range(out.shape[0]):
                     for j in range(out.shape[1]):
                         out[i, j] += alpha * (x[i, 0] * y[0, j])
                 return out
+            if x.shape[1] == 2 and beta == 1:   # the dA's two terms (5.)
+                check_shapes(out, x, y)
+                # y comes from a join whose layout Numba cannot know; rows
+                # copied into fresh (C-ordered) vectors keep the loop vectorised
+                y0 = numpy.empty(out.shape[1], dtype=out.dtype)
+                y1 = numpy.empty(out.shape[1], dtype=out.dtype)
+                for j in range(out.shape[1]):
+                    y0[j], y1[j] = y[0, j], y[1, j]
+                for i in range(out.shape[0]):
+                    s0, s1 = alpha * x[i, 0], alpha * x[i, 1]
+                    for j in range(out.shape[1]):
+                        out[i, j] += s0 * y0[j] + s1 * y1[j]
+                return out
+            check_shapes(out, x, y)
             product = numpy.dot(x, y)
             for i in range(out.shape[0]):
                 for j in range(out.shape[1]):
@@ -106,4 +148,107 @@ if AVAILABLE:
                             "numba", position=0)
     _gemm_rewrites.register("numba_gemm_optimizer", GemmOptimizer(), "numba",
                             position=10)
+
+    # 5. gemm(gemm(W, a, x1, y1, 1), a, x2, y2, 1) -> one gemm
+    def is_one(var):
+        try:
+            return get_underlying_scalar_constant_value(var) == 1
+        except NotScalarConstantError:
+            return False
+
+    @node_rewriter([Gemm])
+    def merge_nested_gemms(fgraph, node):
+        outer_W, a, x2, y2, beta = node.inputs
+        inner = outer_W.owner
+        if (node.op.inplace or inner is None or not isinstance(inner.op, Gemm)
+                or inner.op.inplace or not is_one(beta)):
+            return None
+        W, a1, x1, y1, beta1 = inner.inputs
+        if (not equal_computations([a1], [a]) or not is_one(beta1)
+                or len(fgraph.clients[outer_W]) != 1):
+            return None
+        merged = Gemm(inplace=False)(W, a, join(1, x1, x2), join(0, y1, y2), beta)
+        if merged.type != node.outputs[0].type:
+            return None
+        return [merged]
+
+    _gemm_rewrites.register("numba_merge_nested_gemms", dfs_rewriter(merge_nested_gemms),
+                            "numba", position=20)
     optdb.register("numba_gemm", _gemm_rewrites, "numba", position=1.71)
+
+    # 4. delta @ W.T and W += alpha * x @ delta in one pass over W
+    class GemmAndBackprop(Op):
+        """Takes (W, alpha, x, delta); returns W + alpha * x @ delta, written
+        over W, and delta @ W.T computed with W as it was before."""
+        __props__ = ()
+        destroy_map = {0: [0]}
+
+        def make_node(self, W, alpha, x, delta):
+            back = TensorType(W.type.dtype, shape=(delta.type.shape[0], W.type.shape[0]))
+            return Apply(self, [W, alpha, x, delta], [W.type(), back()])
+
+        def perform(self, node, inputs, outputs):
+            W, alpha, x, delta = inputs
+            outputs[1][0] = delta @ W.T
+            W += alpha * (x @ delta)
+            outputs[0][0] = W
+
+    gemm_and_backprop_op = GemmAndBackprop()
+
+    @numba_basic.register_funcify_default_op_cache_key(GemmAndBackprop)
+    def numba_gemm_and_backprop(op, node, **kwargs):
+        @njit
+        def gemm_and_backprop(W, a, x, delta):
+            check_shapes(W, x, delta)
+            alpha = a.item()
+            if x.shape[1] != 1:
+                back = numpy.dot(delta, W.T)
+                product = numpy.dot(x, delta)
+                for i in range(W.shape[0]):
+                    for j in range(W.shape[1]):
+                        W[i, j] += alpha * product[i, j]
+                return W, back
+            back = numpy.empty((1, W.shape[0]), dtype=W.dtype)
+            zero = numpy.zeros(1, dtype=W.dtype)[0]
+            for i in range(W.shape[0]):
+                total = zero
+                for j in range(W.shape[1]):
+                    w = W[i, j]
+                    total += w * delta[0, j]
+                    W[i, j] = w + alpha * (x[i, 0] * delta[0, j])
+                back[0, i] = total
+            return W, back
+        return gemm_and_backprop, 100 + CACHE_VERSION
+
+    def is_transpose_of(var, W):
+        node = var.owner
+        return (node is not None and isinstance(node.op, DimShuffle)
+                and tuple(node.op.new_order) == (1, 0) and node.inputs[0] is W)
+
+    class FuseGemmAndBackprop(GraphRewriter):
+        """Finds gemm_inplace(W, alpha, x, delta, 1) next to dot22(delta, W.T)
+        and puts one GemmAndBackprop in place of the two."""
+
+        def apply(self, fgraph):
+            for node in list(fgraph.toposort()):
+                if node not in fgraph.apply_nodes:
+                    continue
+                if not (isinstance(node.op, Gemm) and node.op.inplace):
+                    continue
+                W, alpha, x, delta, beta = node.inputs
+                if not is_one(beta):
+                    continue
+                for client, position in list(fgraph.clients[delta]):
+                    if (type(client.op) is Dot22 and position == 0
+                            and is_transpose_of(client.inputs[1], W)):
+                        new_W, back = gemm_and_backprop_op(W, alpha, x, delta)
+                        if back.type != client.outputs[0].type:
+                            continue
+                        fgraph.replace_all_validate(
+                            [(client.outputs[0], back), (node.outputs[0], new_W)],
+                            reason="fuse_gemm_and_backprop")
+                        break
+
+    # after PyTensor makes gemm in place (50.2), before elementwise ops (70.5)
+    optdb.register("numba_fuse_gemm_and_backprop", FuseGemmAndBackprop(), "numba",
+                   position=50.3)

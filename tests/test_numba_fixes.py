@@ -25,7 +25,7 @@ def nodes_of(fn, op_type):
 
 def test_the_fixes_are_installed():
     assert numba_fixes.AVAILABLE
-    for op_type in (DimShuffle, Dot22, Gemm):
+    for op_type in (DimShuffle, Dot22, Gemm, numba_fixes.GemmAndBackprop):
         assert numba_funcify.dispatch(op_type).__module__ == "numba_fixes", op_type
 
 
@@ -107,21 +107,80 @@ def test_gemm_op_directly(beta, inner, mutable):
         numpy.testing.assert_array_equal(z_arg, z0)
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("batch", [1, 3])
+def test_update_and_backprop_in_one_pass(dtype, batch):
+    """delta @ W.T (with W before the step) and W -= lr * x.T @ delta become
+    one GemmAndBackprop; both results are what NumPy gives."""
+    rng = numpy.random.default_rng(4)
+    W0 = rng.standard_normal((6, 9)).astype(dtype)
+    W = pytensor.shared(W0.copy(), name="W")
+    x, delta = pt.matrix("x", dtype=dtype), pt.matrix("delta", dtype=dtype)
+    lr = numpy.asarray(0.1, dtype=dtype)
+    step = pytensor.function([x, delta], pt.dot(delta, W.T),
+                             updates=[(W, W - lr * pt.dot(x.T, delta))])
+    assert len(nodes_of(step, numba_fixes.GemmAndBackprop)) == 1
+    assert not nodes_of(step, Gemm) and not nodes_of(step, Dot22)
+
+    xs = rng.standard_normal((batch, 6)).astype(dtype)
+    ds = rng.standard_normal((batch, 9)).astype(dtype)
+    numpy.testing.assert_allclose(step(xs, ds), ds @ W0.T, **tolerance(dtype))
+    W1 = W0 - lr * xs.T @ ds
+    numpy.testing.assert_allclose(W.get_value(), W1, **tolerance(dtype))
+    numpy.testing.assert_allclose(step(xs, ds), ds @ W1.T, **tolerance(dtype))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("batch", [1, 3])
+def test_two_updates_of_one_matrix_merge(dtype, batch):
+    """The dA's tied-weight update, W -= lr * (x1.T @ y1 + x2.T @ y2), is
+    one in-place gemm over the stacked factors, and computes the same."""
+    rng = numpy.random.default_rng(5)
+    W0 = rng.standard_normal((6, 9)).astype(dtype)
+    W = pytensor.shared(W0.copy(), name="W")
+    x1, x2 = pt.matrix("x1", dtype=dtype), pt.matrix("x2", dtype=dtype)
+    y1, y2 = pt.matrix("y1", dtype=dtype), pt.matrix("y2", dtype=dtype)
+    lr = numpy.asarray(0.1, dtype=dtype)
+    step = pytensor.function(
+        [x1, y1, x2, y2], [],
+        updates=[(W, W - lr * (pt.dot(x1.T, y1) + pt.dot(x2.T, y2)))])
+    [gemm] = nodes_of(step, Gemm)
+    assert gemm.op.inplace and gemm.inputs[0] is W
+
+    a1, a2 = (rng.standard_normal((batch, 6)).astype(dtype) for _ in range(2))
+    b1, b2 = (rng.standard_normal((batch, 9)).astype(dtype) for _ in range(2))
+    step(a1, b1, a2, b2)
+    expected = W0 - lr * (a1.T @ b1 + a2.T @ b2)
+    numpy.testing.assert_allclose(W.get_value(), expected, **tolerance(dtype))
+
+
+def test_mismatched_shapes_are_refused():
+    """The loops do not check bounds themselves, so the ops check shapes."""
+    W = pytensor.shared(numpy.zeros((6, 9)), name="W")
+    x, delta = pt.matrix("x"), pt.matrix("delta")
+    step = pytensor.function([x, delta], pt.dot(delta, W.T),
+                             updates=[(W, W - 0.1 * pt.dot(x.T, delta))])
+    with pytest.raises(ValueError, match="shapes"):
+        step(numpy.ones((1, 5)), numpy.ones((1, 9)))
+    with pytest.raises(ValueError, match="shapes"):
+        step(numpy.ones((1, 6)), numpy.ones((1, 8)))
+
+
 def test_the_tutorial_steps_update_in_place(mnist):
-    """Every weight matrix of the SdA's fine-tuning step is updated by an
-    in-place gemm, so no step builds a second copy of a weight matrix, and
-    the step still moves the weights as the graph says."""
+    """Every weight matrix of the SdA's fine-tuning step is updated in place,
+    the upper ones in the same pass that hands the error down, so no step
+    builds a second copy of a weight matrix, and the step still moves the
+    weights as the graph says."""
     from SdA import SdA
     (train_x, train_y), _, _ = mnist
     split = utils.shared_dataset((train_x[:20], train_y[:20]))
     sda = SdA(numpy.random.RandomState(89677), n_ins=784, hidden_layers_sizes=[30, 20],
               n_outs=10, corruption_levels=[0.1, 0.2])
     train_fn, _, _ = sda.build_finetune_functions([split] * 3, 1, 0.1)
-    gemms = nodes_of(train_fn, Gemm)
-    assert len(gemms) == 3 and all(node.op.inplace for node in gemms)
-    weights = {layer.W for layer in sda.sigmoid_layers}
-    assert {node.inputs[0] for node in gemms} == weights | {sda.logLayer.W}
-
+    [gemm] = nodes_of(train_fn, Gemm)
+    assert gemm.op.inplace and gemm.inputs[0] is sda.sigmoid_layers[0].W
+    fused = nodes_of(train_fn, numba_fixes.GemmAndBackprop)
+    assert {node.inputs[0] for node in fused} == {sda.sigmoid_layers[1].W, sda.logLayer.W}
     # one step by hand in NumPy, from the same weights, on example 0
     W = [layer.W.get_value() for layer in sda.sigmoid_layers] + [sda.logLayer.W.get_value()]
     b = [layer.b.get_value() for layer in sda.sigmoid_layers] + [sda.logLayer.b.get_value()]
