@@ -411,7 +411,7 @@ def table(rows, torch_version, threads, args):
     machine = (f"{cpu_name()}, {os.cpu_count()} cores, "
                f"Python {platform.python_version()}, PyTensor {pytensor.__version__} "
                f"(default mode), NumPy {numpy.__version__}, PyTorch {torch_version} "
-               f"({threads} threads)")
+               f"({threads} thread{'' if threads == 1 else 's'})")
     return "\n".join(lines) + f"\n\nMachine: {machine}.\n"
 
 

@@ -25,6 +25,14 @@
    one element at a time) against NumPy's exp (vectorised), and 9. the
    product (20 x 784) @ (784 x 500) through Numba's BLAS (SciPy's OpenBLAS)
    against NumPy's.
+10. One fine-tuning layer's backward step at batch size 1 (1000 x 1000 W):
+    d @ W.T and the in-place update in two passes over W, or in one
+    (code/numba_fixes.py, item 4; switched off by the name of its rewrite).
+11. The dA's tied-weight update at batch size 1 (784 x 1000 W): two nested
+    in-place gemms, or one over the stacked factors (item 5).
+12. Scoring the 10,000 validation examples with the SdA at batch size 1: one
+    call per example, as the original did, or 1000 examples per call, as
+    SdA.build_finetune_functions now does (same per-minibatch errors).
 
 Run it with OPENBLAS_NUM_THREADS=1 and =2 to see what a second BLAS thread does.
 """
@@ -45,8 +53,8 @@ from dA import dA  # noqa: E402
 from SdA import SdA  # noqa: E402
 
 
-def per_call(fn, args, seconds=2.0):
-    for _ in range(10):
+def per_call(fn, args, seconds=2.0, warmup=10):
+    for _ in range(warmup):
         fn(*args)
     count, start = 0, timeit.default_timer()
     while timeit.default_timer() - start < seconds:
@@ -57,7 +65,7 @@ def per_call(fn, args, seconds=2.0):
 
 def main():
     pytensor.config.floatX = "float32"
-    (train_x, train_y), _, _ = utils.load_mnist()
+    (train_x, train_y), (valid_x, valid_y), _ = utils.load_mnist()
     data_x, _ = utils.shared_dataset((train_x[:2000], train_y[:2000]))
 
     index = pt.lscalar()
@@ -141,6 +149,36 @@ def main():
     X, Y = gen.random((20, 784), dtype="float32"), gen.random((784, 500), dtype="float32")
     print(f"9. (20 x 784) @ (784 x 500), Numba: {per_call(numba_dot, (X, Y)):.1f} us; "
           f"NumPy: {per_call(numpy.dot, (X, Y)):.1f} us")
+
+
+    default_mode = pytensor.compile.mode.get_default_mode()
+    W = pytensor.shared(W_value)
+    for label, mode in (("two passes", default_mode.excluding("numba_fuse_gemm_and_backprop")),
+                        ("one pass", None)):
+        fn = pytensor.function([u, d], pt.dot(d, W.T),
+                               updates=[(W, W - 0.1 * pt.dot(u.T, d))], mode=mode)
+        print(f"10. backward step of a 1000 x 1000 layer, {label}: "
+              f"{per_call(fn, (d_value, d_value)):.1f} us")
+    W = pytensor.shared(gen.random((784, 1000), dtype="float32"))
+    u2, d2 = pt.matrix("u2"), pt.matrix("d2")
+    x_value = gen.random((1, 784), dtype="float32")
+    for label, mode in (("two gemms", default_mode.excluding("numba_merge_nested_gemms")),
+                        ("one gemm", None)):
+        fn = pytensor.function(
+            [u, d, u2, d2], [], mode=mode,
+            updates=[(W, W - 0.1 * (pt.dot(u.T, d) + pt.dot(u2.T, d2)))])
+        print(f"11. tied-weight update of a 784 x 1000 W, {label}: "
+              f"{per_call(fn, (x_value, d_value, x_value, d_value)):.1f} us")
+
+    valid = utils.shared_dataset((valid_x, valid_y))
+    _, valid_score, _ = sda.build_finetune_functions([valid] * 3, 1, 0.1)
+    one_by_one = pytensor.function(
+        [index], sda.errors,
+        givens={sda.x: valid[0][index:index + 1], sda.y: valid[1][index:index + 1]})
+    print("12. scoring 10,000 examples at batch size 1, one call each: "
+          f"{per_call(lambda: [one_by_one(i) for i in range(len(valid_y))], (), 5, warmup=1) / 1e6:.2f} s")
+    print("    1000 examples per call: "
+          f"{per_call(valid_score, (), 5, warmup=1) / 1e6:.2f} s")
 
 
 if __name__ == "__main__":
