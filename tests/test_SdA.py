@@ -100,6 +100,27 @@ def test_finetune_functions_return_per_batch_errors():
     assert not numpy.allclose(sda.sigmoid_layers[0].W.get_value(), W_low)
 
 
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_scoring_in_chunks_gives_the_per_minibatch_errors(monkeypatch, batch_size):
+    """The scorers evaluate SCORE_CHUNK examples per call; their list must be
+    the one a per-minibatch function gives, remainders and partial chunks
+    included (22 examples, chunks of 4)."""
+    monkeypatch.setattr(SdA_module, "SCORE_CHUNK", 4)
+    sda = _sda()
+    rng = numpy.random.default_rng(5)
+    x = pytensor.shared(rng.uniform(size=(22, 10)))
+    y = pt.cast(pytensor.shared(rng.integers(0, 3, size=22).astype("float64")), "int32")
+    _, valid_score, _ = sda.build_finetune_functions([(x, y)] * 3, batch_size, 0.1)
+    index = pt.lscalar()
+    rows = slice(index * batch_size, (index + 1) * batch_size)
+    one_batch = pytensor.function([index], sda.errors, givens={sda.x: x[rows], sda.y: y[rows]})
+    expected = [one_batch(i) for i in range(22 // batch_size)]
+    got = valid_score()
+    assert len(got) == len(expected)
+    numpy.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert 0 < numpy.mean(got) < 1     # the labels are random: some right, some wrong
+
+
 def _run_slice(small_mnist, folder):
     return SdA_module.test_SdA(pretraining_epochs=1, training_epochs=2, dataset=small_mnist,
                                batch_size=10, output_folder=str(folder),
