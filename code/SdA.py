@@ -20,8 +20,8 @@ Published result: validation error 1.39 %, test error 1.3 %.
 import os
 
 # At one example per step the matrix-vector products are too small to share
-# between cores: on a 2-core machine a second BLAS thread made steps up to
-# three times slower, and erratic (docs: performance). Set before NumPy loads
+# between cores: on a 2-core machine a second BLAS thread made the
+# pre-training step 2.6 times slower, and erratic (docs: performance). Set before NumPy loads
 # BLAS; an OPENBLAS_NUM_THREADS of your own wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 

@@ -40,8 +40,11 @@ class dA(object):
     matrix to learn.
     """
 
-    def __init__(self, numpy_rng, pytensor_rng=None, input=None,
-                 n_visible=784, n_hidden=500, W=None, bhid=None, bvis=None):
+    def __init__(self, numpy_rng, pytensor_rng=None,
+                 input=None,                  # a matrix of its own when not given
+                 n_visible=784, n_hidden=500,
+                 # given when an SdA shares its layers' parameters with the dA
+                 W=None, bhid=None, bvis=None):
         """
         numpy_rng: numpy.random.RandomState for the initial weights.
         pytensor_rng: shared random generator (pytensor.tensor.random.shared_rng)

@@ -62,17 +62,22 @@ except (ImportError, AttributeError):   # no Numba, or a PyTensor laid out other
 
 # The numbers below key PyTensor's on-disk cache of compiled Numba code:
 # change one whenever its function changes, or the old code is reused.
-CACHE_VERSION = 4
+# (5 was used by an experiment on another branch: skip it.)
+CACHE_VERSION = 6
 
 
 if AVAILABLE:
     njit = numba_basic.numba_njit
     general_dimshuffle = numba_elemwise.numba_funcify_DimShuffle
 
+    def is_matrix_transpose(node):
+        return (node is not None and isinstance(node.op, DimShuffle)
+                and node.inputs[0].ndim == 2 and tuple(node.op.new_order) == (1, 0))
+
     # 1. Transposes as views
     @numba_basic.register_funcify_default_op_cache_key(DimShuffle)
     def numba_dimshuffle(op, node, **kwargs):
-        if node.inputs[0].ndim == 2 and tuple(op.new_order) == (1, 0):
+        if is_matrix_transpose(node):
             @njit
             def transpose(x):
                 return x.T
@@ -100,6 +105,32 @@ if AVAILABLE:
                 or x.shape[1] != y.shape[0]):
             raise ValueError("gemm: shapes of z, x and y do not match")
 
+    @njit
+    def add_product(z, alpha, x, y):
+        """z += alpha * x @ y, in place; loops without temporaries when the
+        inner dimension is 1 (an outer product) or 2 (the dA's two terms)."""
+        check_shapes(z, x, y)
+        if x.shape[1] == 1:
+            for i in range(z.shape[0]):
+                for j in range(z.shape[1]):
+                    z[i, j] += alpha * (x[i, 0] * y[0, j])
+        elif x.shape[1] == 2:
+            # y comes from a join whose layout Numba cannot know; rows
+            # copied into fresh (C-ordered) vectors keep the loop vectorised
+            y0 = numpy.empty(z.shape[1], dtype=z.dtype)
+            y1 = numpy.empty(z.shape[1], dtype=z.dtype)
+            for j in range(z.shape[1]):
+                y0[j], y1[j] = y[0, j], y[1, j]
+            for i in range(z.shape[0]):
+                s0, s1 = alpha * x[i, 0], alpha * x[i, 1]
+                for j in range(z.shape[1]):
+                    z[i, j] += s0 * y0[j] + s1 * y1[j]
+        else:
+            product = numpy.dot(x, y)
+            for i in range(z.shape[0]):
+                for j in range(z.shape[1]):
+                    z[i, j] += alpha * product[i, j]
+
     @numba_basic.register_funcify_default_op_cache_key(Gemm)
     def numba_gemm(op, node, **kwargs):
         inplace = op.inplace
@@ -109,24 +140,8 @@ if AVAILABLE:
             # b * z + a * dot(x, y); with inplace, written over z
             out = z if inplace else z.copy()
             alpha, beta = a.item(), b.item()
-            if x.shape[1] == 1 and beta == 1:
-                check_shapes(out, x, y)
-                for i in range(out.shape[0]):
-                    for j in range(out.shape[1]):
-                        out[i, j] += alpha * (x[i, 0] * y[0, j])
-                return out
-            if x.shape[1] == 2 and beta == 1:   # the dA's two terms (5.)
-                check_shapes(out, x, y)
-                # y comes from a join whose layout Numba cannot know; rows
-                # copied into fresh (C-ordered) vectors keep the loop vectorised
-                y0 = numpy.empty(out.shape[1], dtype=out.dtype)
-                y1 = numpy.empty(out.shape[1], dtype=out.dtype)
-                for j in range(out.shape[1]):
-                    y0[j], y1[j] = y[0, j], y[1, j]
-                for i in range(out.shape[0]):
-                    s0, s1 = alpha * x[i, 0], alpha * x[i, 1]
-                    for j in range(out.shape[1]):
-                        out[i, j] += s0 * y0[j] + s1 * y1[j]
+            if beta == 1:
+                add_product(out, alpha, x, y)
                 return out
             check_shapes(out, x, y)
             product = numpy.dot(x, y)
@@ -202,11 +217,8 @@ if AVAILABLE:
             check_shapes(W, x, delta)
             alpha = a.item()
             if x.shape[1] != 1:
-                back = numpy.dot(delta, W.T)
-                product = numpy.dot(x, delta)
-                for i in range(W.shape[0]):
-                    for j in range(W.shape[1]):
-                        W[i, j] += alpha * product[i, j]
+                back = numpy.dot(delta, W.T)   # before W changes
+                add_product(W, alpha, x, delta)
                 return W, back
             back = numpy.empty((1, W.shape[0]), dtype=W.dtype)
             zero = numpy.zeros(1, dtype=W.dtype)[0]
@@ -219,11 +231,6 @@ if AVAILABLE:
                 back[0, i] = total
             return W, back
         return gemm_and_backprop, 100 + CACHE_VERSION
-
-    def is_transpose_of(var, W):
-        node = var.owner
-        return (node is not None and isinstance(node.op, DimShuffle)
-                and tuple(node.op.new_order) == (1, 0) and node.inputs[0] is W)
 
     class FuseGemmAndBackprop(GraphRewriter):
         """Finds gemm_inplace(W, alpha, x, delta, 1) next to dot22(delta, W.T)
@@ -240,7 +247,8 @@ if AVAILABLE:
                     continue
                 for client, position in list(fgraph.clients[delta]):
                     if (type(client.op) is Dot22 and position == 0
-                            and is_transpose_of(client.inputs[1], W)):
+                            and is_matrix_transpose(client.inputs[1].owner)
+                            and client.inputs[1].owner.inputs[0] is W):
                         new_W, back = gemm_and_backprop_op(W, alpha, x, delta)
                         if back.type != client.outputs[0].type:
                             continue

@@ -43,7 +43,6 @@ def test_products_with_transposes(dtype):
     # strided and Fortran-ordered inputs go through the same code
     product, transposed, _ = fn(numpy.asfortranarray(W), numpy.ascontiguousarray(d))
     numpy.testing.assert_allclose(product, d @ W.T, **tolerance(dtype))
-    product, transposed, _ = fn(W[:, ::1], d)
     every_other = rng.standard_normal((14, 5)).astype(dtype)[::2]
     product, transposed, _ = fn(every_other, d)
     numpy.testing.assert_allclose(product, d @ every_other.T, **tolerance(dtype))
