@@ -5,7 +5,10 @@ import pytest
 
 import pytensor
 import pytensor.tensor as pt
-from pytensor.link.numba.dispatch.basic import numba_funcify
+from pytensor.link.numba.dispatch.basic import numba_funcify, numba_funcify_and_cache_key
+from pytensor.compile.mode import get_default_mode
+from pytensor.scalar.basic import Composite
+from pytensor.scalar.math import Softplus
 from pytensor.tensor.blas import Dot22, Gemm
 from pytensor.tensor.elemwise import DimShuffle
 
@@ -27,6 +30,7 @@ def test_the_fixes_are_installed():
     assert numba_fixes.AVAILABLE
     for op_type in (DimShuffle, Dot22, Gemm, numba_fixes.GemmAndBackprop):
         assert numba_funcify.dispatch(op_type).__module__ == "numba_fixes", op_type
+    assert numba_funcify_and_cache_key.dispatch(Softplus).__module__ == "numba_fixes"
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -198,3 +202,76 @@ def test_the_tutorial_steps_update_in_place(mnist):
     got = [layer.W.get_value() for layer in sda.sigmoid_layers] + [sda.logLayer.W.get_value()]
     for g, e in zip(got, expected):
         numpy.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12)
+
+
+def test_products_use_numpys_blas_for_every_layout():
+    """NumPy's wheel brings an OpenBLAS and the products call it; whatever the
+    layout of the factors (rows, columns, neither, one row) and of z, Gemm
+    and Dot22 give what NumPy gives."""
+    assert numba_fixes.NUMPY_BLAS is not None
+    rng = numpy.random.default_rng(6)
+    big = rng.standard_normal((12, 14))
+    z, x, y = pt.matrix("z"), pt.matrix("x"), pt.matrix("y")
+    gemm = pytensor.function([pytensor.In(z, mutable=True), x, y],
+                             Gemm(inplace=False)(z, numpy.asarray(-0.5), x, y, numpy.asarray(1.0)))
+    dot = pytensor.function([x, y], pt.dot(x, y))
+    assert nodes_of(gemm, Gemm)[0].op.inplace and nodes_of(dot, Dot22)
+    factors = {
+        "rows": (big[:4, :5].copy(), big[:5, :6].copy()),
+        "columns": (numpy.asfortranarray(big[:4, :5]), numpy.asfortranarray(big[:5, :6])),
+        "neither": (big[::3, ::2][:4, :5], big[::2, ::2][:5, :6]),
+        "one row": (big[:1, :5], big[:5, :6]),
+        "one column": (big[:4, :5], big[:5, :1]),
+    }
+    for name, (xs, ys) in factors.items():
+        numpy.testing.assert_allclose(dot(xs, ys), xs @ ys, rtol=1e-12, atol=1e-12, err_msg=name)
+        for z_layout in (numpy.ascontiguousarray, numpy.asfortranarray):
+            z0 = z_layout(rng.standard_normal((xs.shape[0], ys.shape[1])))
+            expected = z0 - 0.5 * xs @ ys
+            numpy.testing.assert_allclose(gemm(z0, xs, ys), expected, rtol=1e-12, atol=1e-12,
+                                          err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_branchless_softplus(dtype):
+    """softplus(x) = log(1 + exp(x)) without overflow, for every kind of x."""
+    x = pt.vector("x", dtype=dtype)
+    fn = pytensor.function([x], pt.softplus(x))
+    values = numpy.concatenate([
+        [-numpy.inf, -1e4, -100, -40, -20, -1e-8, 0, 1e-8, 20, 40, 100, 1e4, numpy.inf],
+        numpy.linspace(-30, 30, 1001)]).astype(dtype)
+    expected = numpy.logaddexp(numpy.zeros_like(values), values)
+    numpy.testing.assert_allclose(fn(values), expected, rtol=numpy.finfo(dtype).eps * 4, atol=0)
+    assert numpy.isnan(fn(numpy.array([numpy.nan], dtype=dtype))[0])
+
+
+def count_softplus(fn):
+    """Softplus calls per entry in a compiled graph, fused kernels included."""
+    count = 0
+    for node in fn.maker.fgraph.toposort():
+        scalar_op = getattr(node.op, "scalar_op", None)
+        if isinstance(scalar_op, Composite):
+            count += sum(isinstance(n.op, Softplus) for n in scalar_op.fgraph.toposort())
+        count += isinstance(scalar_op, Softplus)
+    return count
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_cross_entropy_needs_one_softplus(dtype):
+    """The dA's cross-entropy of a sigmoid, after PyTensor's rewrites, calls
+    softplus once per entry instead of twice, and keeps its value."""
+    rng = numpy.random.default_rng(7)
+    a, x = pt.matrix("a", dtype=dtype), pt.matrix("x", dtype=dtype)
+    z = pt.sigmoid(a)
+    cost = -pt.sum(x * pt.log(z) + (1 - x) * pt.log(1 - z), axis=1)
+    fn = pytensor.function([a, x], cost)
+    without = pytensor.function([a, x], cost, mode=get_default_mode().excluding("one_softplus"))
+    assert (count_softplus(fn), count_softplus(without)) == (1, 2)
+
+    av = rng.standard_normal((5, 7)).astype(dtype) * 10
+    xv = rng.random((5, 7)).astype(dtype)
+    zv = 1 / (1 + numpy.exp(-av.astype("float64")))
+    expected = -(xv * numpy.log(zv) + (1 - xv) * numpy.log1p(-zv)).sum(axis=1)
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    numpy.testing.assert_allclose(fn(av, xv), expected, rtol=rtol)
+    numpy.testing.assert_allclose(without(av, xv), expected, rtol=rtol)
