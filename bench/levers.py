@@ -20,11 +20,12 @@
    in-place gemm of code/numba_fixes.py (switched off by the name of its
    rewrite, as PYTENSOR_FLAGS=optimizer_excluding=numba_gemm does for a whole
    run, e.g. of bench/bench.py).
-8. What is left in the dA's step: softplus and exp over a 20 x 784 float32
-   matrix compiled by PyTensor (Numba calls the C library's scalar functions,
-   one element at a time) against NumPy's exp (vectorised), and 9. the
-   product (20 x 784) @ (784 x 500) through Numba's BLAS (SciPy's OpenBLAS)
-   against NumPy's.
+8. Softplus over a 20 x 784 float32 matrix, and the dA's cross-entropy
+   (two softplus): as PyTensor compiles softplus for Numba, and without
+   branches (code/numba_fixes.py, item 7).
+9. The dA's products, (20 x 784) @ (784 x 500) and the in-place update of W
+   by a (784 x 40) @ (40 x 500) product: np.dot inside Numba (SciPy's
+   OpenBLAS) against NumPy's OpenBLAS called from Numba (item 6).
 10. One fine-tuning layer's backward step at batch size 1 (1000 x 1000 W):
     d @ W.T and the in-place update in two passes over W, or in one
     (code/numba_fixes.py, item 4; switched off by the name of its rewrite).
@@ -48,6 +49,12 @@ sys.path.insert(0, os.path.join(HERE, os.pardir, "code"))
 import pytensor  # noqa: E402
 import pytensor.tensor as pt  # noqa: E402
 
+import numba  # noqa: E402
+from pytensor.link.numba.dispatch import basic as numba_basic  # noqa: E402
+from pytensor.link.numba.dispatch import scalar as numba_scalar  # noqa: E402
+from pytensor.scalar.math import Softplus  # noqa: E402
+
+import numba_fixes  # noqa: E402
 import utils  # noqa: E402
 from dA import dA  # noqa: E402
 from SdA import SdA  # noqa: E402
@@ -106,7 +113,6 @@ def main():
         fn = pytensor.function([], draw, updates=[(rng, next_rng)])
         print(f"4. a 20x784 mask drawn with {kind}: {per_call(fn, ()):.1f} us")
 
-    import numba
     from numpy.lib.stride_tricks import as_strided
 
     @numba.njit
@@ -136,20 +142,51 @@ def main():
         print(f"7. update of a 1000 x 1000 W, {label}: "
               f"{per_call(fn, (d_value, d_value)):.1f} us")
 
-    a = pt.matrix("a")
-    A = gen.standard_normal((20, 784), dtype="float32")
-    softplus, exp = pytensor.function([a], pt.softplus(a)), pytensor.function([a], pt.exp(a))
-    print(f"8. softplus, 20 x 784, PyTensor: {per_call(softplus, (A,)):.1f} us")
-    print(f"   exp, PyTensor: {per_call(exp, (A,)):.1f} us; NumPy: {per_call(numpy.exp, (A,)):.1f} us")
+    # 8. the dA's cross-entropy: softplus as PyTensor compiles it, and
+    # without branches (numba_fixes item 7)
+    a, x = pt.matrix("a"), pt.matrix("x")
+    A = gen.standard_normal((20, 784), dtype="float32") * 4
+    X = gen.random((20, 784), dtype="float32")
+    z = pt.sigmoid(a)
+    cross_entropy = -pt.sum(x * pt.log(z) + (1 - x) * pt.log(1 - z), axis=1)
+    register_softplus = numba_basic.register_funcify_and_cache_key(Softplus)
+    for label, implementation in (("PyTensor's", numba_scalar.numba_funcify_Softplus),
+                                  ("branch-free", numba_fixes.numba_softplus)):
+        register_softplus(implementation)
+        softplus = pytensor.function([a], pt.softplus(a))
+        cost = pytensor.function([a, x], cross_entropy)
+        print(f"8. softplus, 20 x 784, {label}: {per_call(softplus, (A,)):.1f} us; "
+              f"the dA's cross-entropy (two softplus): {per_call(cost, (A, X)):.1f} us")
 
+    # 9. the dA's products: np.dot inside Numba (SciPy's OpenBLAS) against
+    # NumPy's OpenBLAS called from Numba (numba_fixes item 6)
     @numba.njit
     def numba_dot(x, y):
         return numpy.dot(x, y)
 
-    X, Y = gen.random((20, 784), dtype="float32"), gen.random((784, 500), dtype="float32")
-    print(f"9. (20 x 784) @ (784 x 500), Numba: {per_call(numba_dot, (X, Y)):.1f} us; "
-          f"NumPy: {per_call(numpy.dot, (X, Y)):.1f} us")
+    @numba.njit
+    def numpy_blas_dot(x, y):
+        out = numpy.empty((x.shape[0], y.shape[1]), dtype=x.dtype)
+        numba_fixes.gemm_into(out, 1.0, x, y, 0.0)
+        return out
 
+    @numba.njit
+    def update_by_numba_dot(W, x, y):
+        numba_fixes.gemm_by_numba(W, -0.1, x, y, 1.0)
+
+    @numba.njit
+    def update_by_numpy_blas(W, x, y):
+        numba_fixes.gemm_into(W, -0.1, x, y, 1.0)
+
+    X, Y = gen.random((20, 784), dtype="float32"), gen.random((784, 500), dtype="float32")
+    print(f"9. (20 x 784) @ (784 x 500), np.dot in Numba: {per_call(numba_dot, (X, Y)):.1f} us; "
+          f"NumPy's BLAS from Numba: {per_call(numpy_blas_dot, (X, Y)):.1f} us; "
+          f"NumPy: {per_call(numpy.dot, (X, Y)):.1f} us")
+    U, V = gen.random((40, 784), dtype="float32").T, gen.random((40, 500), dtype="float32")
+    W_da = gen.random((784, 500), dtype="float32")
+    print(f"   the dA's update W -= 0.1 * (784 x 40) @ (40 x 500), np.dot then a loop: "
+          f"{per_call(update_by_numba_dot, (W_da, U, V)):.1f} us; "
+          f"NumPy's BLAS in place: {per_call(update_by_numpy_blas, (W_da, U, V)):.1f} us")
 
     default_mode = pytensor.compile.mode.get_default_mode()
     W = pytensor.shared(W_value)

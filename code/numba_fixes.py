@@ -2,9 +2,9 @@
 
 Importing this module is all it takes; ``utils`` does, so every script gets
 them. None of them changes what a graph computes, only how: 1-6 how matrix
-products are carried out, 7-8 how the dA's cross-entropy is evaluated (to
-within rounding). The performance page of the docs has the measurements
-behind each, and ``tests/test_numba_fixes.py`` checks them.
+products are carried out, 7 how softplus is evaluated (to within rounding).
+The performance page of the docs has the measurements behind each, and
+``tests/test_numba_fixes.py`` checks them.
 
 1. Transposes as views. Backpropagation multiplies by transposed weights
    (``W.T``) at every step. PyTensor 3.0 builds each transpose with
@@ -49,20 +49,13 @@ behind each, and ``tests/test_numba_fixes.py`` checks them.
    building the product in a temporary. Where NumPy brings no OpenBLAS of its
    own (another build of NumPy), the products go through ``np.dot`` as before.
 
-Two more fixes are about the dA's cross-entropy, which PyTensor turns into
-``-x * softplus(-a) - (1 - x) * softplus(a)`` (its stable form of
-``x * log(sigmoid(a)) + (1 - x) * log(1 - sigmoid(a))``), two costly
-functions per pixel:
-
-7. One softplus instead of two. ``softplus(-a) = softplus(a) - a``, so
-   ``p * softplus(-a) + q * softplus(a)`` is ``(p + q) * softplus(a) - p * a``.
-   The rewrite changes the cost only by rounding (its gradient is unchanged:
-   PyTensor built that before any rewrite).
-
-8. Softplus without branches. PyTensor's Numba code picks one of four
-   formulas per element; on real activations the branch is hard to predict.
-   ``softplus(x) = max(x, 0) + log1p(exp(-|x|))`` is as accurate for every x
-   and has no branch.
+7. Softplus without branches. PyTensor turns the dA's cross-entropy,
+   ``x * log(sigmoid(a)) + (1 - x) * log(1 - sigmoid(a))``, into its stable
+   form ``-x * softplus(-a) - (1 - x) * softplus(a)``, and its Numba code for
+   softplus picks one of four formulas per element; on real activations that
+   branch is hard to predict. ``softplus(x) = max(x, 0) + log1p(exp(-|x|))``
+   is as accurate for every x and has no branch. (Both terms then need the
+   same ``log1p(exp(-|a|))``, and the two cost hardly more than one.)
 """
 import ctypes
 import glob
@@ -86,11 +79,7 @@ try:
     from pytensor.tensor.rewriting.blas import GemmOptimizer, local_dot_to_dot22
     from pytensor.tensor.type import TensorType
     from pytensor.link.numba.dispatch import scalar as numba_scalar
-    from pytensor.scalar import basic as scalar
     from pytensor.scalar.math import Softplus
-    from pytensor.tensor.elemwise import Elemwise
-    from pytensor.tensor.math import add, mul, softplus
-    from pytensor.tensor.rewriting.basic import register_specialize
     import llvmlite.binding
     from numba import types
     AVAILABLE = True
@@ -375,45 +364,7 @@ if AVAILABLE:
     optdb.register("numba_fuse_gemm_and_backprop", FuseGemmAndBackprop(), "numba",
                    position=50.3)
 
-    # 7. p * softplus(-a) + q * softplus(a) -> (p + q) * softplus(a) - p * a
-    def scalar_op_of(var):
-        node = var.owner
-        return node.op.scalar_op if node is not None and isinstance(node.op, Elemwise) else None
-
-    def as_softplus_term(term):
-        """term = (product of factors) * softplus(arg): (factors, arg), or None."""
-        if isinstance(scalar_op_of(term), Softplus):
-            return [], term.owner.inputs[0]
-        if isinstance(scalar_op_of(term), scalar.Mul):
-            factors = term.owner.inputs
-            found = [i for i, f in enumerate(factors) if isinstance(scalar_op_of(f), Softplus)]
-            if len(found) == 1:
-                i = found[0]
-                return factors[:i] + factors[i + 1:], factors[i].owner.inputs[0]
-        return None
-
-    @node_rewriter([add])
-    def one_softplus(fgraph, node):
-        terms = [as_softplus_term(t) for t in node.inputs]
-        for i, term in enumerate(terms):
-            if term is None or not isinstance(scalar_op_of(term[1]), scalar.Neg):
-                continue
-            a = term[1].owner.inputs[0]
-            for j, other in enumerate(terms):
-                if j == i or other is None or other[1] is not a:
-                    continue
-                one = numpy.ones((), dtype=a.dtype)
-                p = mul(*term[0]) if term[0] else one
-                q = mul(*other[0]) if other[0] else one
-                rest = [t for k, t in enumerate(node.inputs) if k not in (i, j)]
-                out = add((p + q) * softplus(a) - p * a, *rest)
-                return [out] if out.type == node.outputs[0].type else None
-        return None
-
-    # after PyTensor's own stabilising rewrites have made the softplus terms
-    register_specialize(one_softplus)
-
-    # 8. softplus(x) = max(x, 0) + log1p(exp(-|x|))
+    # 7. softplus(x) = max(x, 0) + log1p(exp(-|x|))
     general_softplus = numba_scalar.numba_funcify_Softplus
 
     @numba_basic.register_funcify_and_cache_key(Softplus)

@@ -6,8 +6,6 @@ import pytest
 import pytensor
 import pytensor.tensor as pt
 from pytensor.link.numba.dispatch.basic import numba_funcify, numba_funcify_and_cache_key
-from pytensor.compile.mode import get_default_mode
-from pytensor.scalar.basic import Composite
 from pytensor.scalar.math import Softplus
 from pytensor.tensor.blas import Dot22, Gemm
 from pytensor.tensor.elemwise import DimShuffle
@@ -243,35 +241,3 @@ def test_branchless_softplus(dtype):
     expected = numpy.logaddexp(numpy.zeros_like(values), values)
     numpy.testing.assert_allclose(fn(values), expected, rtol=numpy.finfo(dtype).eps * 4, atol=0)
     assert numpy.isnan(fn(numpy.array([numpy.nan], dtype=dtype))[0])
-
-
-def count_softplus(fn):
-    """Softplus calls per entry in a compiled graph, fused kernels included."""
-    count = 0
-    for node in fn.maker.fgraph.toposort():
-        scalar_op = getattr(node.op, "scalar_op", None)
-        if isinstance(scalar_op, Composite):
-            count += sum(isinstance(n.op, Softplus) for n in scalar_op.fgraph.toposort())
-        count += isinstance(scalar_op, Softplus)
-    return count
-
-
-@pytest.mark.parametrize("dtype", FLOATS)
-def test_cross_entropy_needs_one_softplus(dtype):
-    """The dA's cross-entropy of a sigmoid, after PyTensor's rewrites, calls
-    softplus once per entry instead of twice, and keeps its value."""
-    rng = numpy.random.default_rng(7)
-    a, x = pt.matrix("a", dtype=dtype), pt.matrix("x", dtype=dtype)
-    z = pt.sigmoid(a)
-    cost = -pt.sum(x * pt.log(z) + (1 - x) * pt.log(1 - z), axis=1)
-    fn = pytensor.function([a, x], cost)
-    without = pytensor.function([a, x], cost, mode=get_default_mode().excluding("one_softplus"))
-    assert (count_softplus(fn), count_softplus(without)) == (1, 2)
-
-    av = rng.standard_normal((5, 7)).astype(dtype) * 10
-    xv = rng.random((5, 7)).astype(dtype)
-    zv = 1 / (1 + numpy.exp(-av.astype("float64")))
-    expected = -(xv * numpy.log(zv) + (1 - xv) * numpy.log1p(-zv)).sum(axis=1)
-    rtol = 1e-5 if dtype == "float32" else 1e-12
-    numpy.testing.assert_allclose(fn(av, xv), expected, rtol=rtol)
-    numpy.testing.assert_allclose(without(av, xv), expected, rtol=rtol)
