@@ -241,3 +241,38 @@ def test_branchless_softplus(dtype):
     expected = numpy.logaddexp(numpy.zeros_like(values), values)
     numpy.testing.assert_allclose(fn(values), expected, rtol=numpy.finfo(dtype).eps * 4, atol=0)
     assert numpy.isnan(fn(numpy.array([numpy.nan], dtype=dtype))[0])
+
+
+WITHOUT_NUMPYS_BLAS = """
+import glob, sys
+real_glob = glob.glob
+glob.glob = lambda pattern, *args, **kwargs: (
+    [] if "openblas" in pattern else real_glob(pattern, *args, **kwargs))
+sys.path.insert(0, sys.argv[1])
+import numba_fixes
+glob.glob = real_glob
+assert numba_fixes.AVAILABLE and numba_fixes.NUMPY_BLAS is None
+import numpy, pytensor, pytensor.tensor as pt
+from pytensor.tensor.blas import Gemm
+rng = numpy.random.default_rng(8)
+z, x, y = pt.matrix("z"), pt.matrix("x"), pt.matrix("y")
+dot = pytensor.function([x, y], pt.dot(x, y))
+gemm = pytensor.function([pytensor.In(z, mutable=True), x, y],
+                         Gemm(inplace=False)(z, numpy.asarray(-0.5), x, y, numpy.asarray(1.0)))
+xs, ys, zs = rng.standard_normal((4, 5)), rng.standard_normal((6, 5)).T, rng.standard_normal((4, 6))
+numpy.testing.assert_allclose(dot(xs, ys), xs @ ys, rtol=1e-12)
+numpy.testing.assert_allclose(gemm(zs.copy(), xs, ys), zs - 0.5 * xs @ ys, rtol=1e-12)
+print("products checked")
+"""
+
+
+def test_without_numpys_blas_the_products_use_np_dot():
+    """A NumPy without an OpenBLAS of its own (conda, a system build): the
+    fixes still load, and the products go through np.dot, correctly."""
+    import subprocess
+    import sys
+    from conftest import CODE
+    done = subprocess.run([sys.executable, "-c", WITHOUT_NUMPYS_BLAS, CODE],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "products checked" in done.stdout
