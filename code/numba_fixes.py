@@ -111,7 +111,8 @@ if AVAILABLE:
             return transpose, KEY
         return general_dimshuffle(op, node, **kwargs)
 
-    # 6. NumPy's OpenBLAS: its C interface, with 64-bit integers
+    # 6. NumPy's OpenBLAS, through its C interface (64-bit integers); first,
+    # because the products of 2. to 4. below call it
     def load_numpy_blas():
         """Finds the OpenBLAS in NumPy's wheel and tells Numba's linker where
         its two gemm functions are; returns the library's path, or None."""
