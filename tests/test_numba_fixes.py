@@ -276,3 +276,28 @@ def test_without_numpys_blas_the_products_use_np_dot():
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "products checked" in done.stdout
+
+
+OPT_LEVEL = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import numba_fixes
+from numba.core import config
+config.reload_config()   # what Numba does before each compile
+print(int(config.OPT))
+"""
+
+
+@pytest.mark.parametrize("users_setting, expected", [(None, 2), ("3", 3), ("1", 1)])
+def test_llvm_runs_at_O2_unless_the_user_chose_a_level(users_setting, expected):
+    import os
+    import subprocess
+    import sys
+    from conftest import CODE
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_OPT"}
+    if users_setting is not None:
+        env["NUMBA_OPT"] = users_setting
+    done = subprocess.run([sys.executable, "-c", OPT_LEVEL, CODE], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.split()[-1]) == expected
