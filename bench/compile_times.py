@@ -15,7 +15,10 @@ constant in them.)
 runs one script once, with empty caches, and prints how long Numba took to
 compile each of the script's compiled functions, in the order they were first
 called (the Numba code of the ops inside a function is compiled with it, so
-the first function also pays for the library code the others share).
+the first function also pays for the library code the others share), then how
+much of all that went to LLVM: optimising the code and making machine code.
+Add --without-fixes to do the same without code/numba_fixes.py (LLVM still at
+its -O2), which shows what the fixes add to the compile.
 """
 import argparse
 import os
@@ -48,8 +51,24 @@ def timed_run(script, args, cache, output):
 # Run inside the script's process: time each outermost Numba compile, which
 # is one whole PyTensor function with everything it calls.
 BY_FUNCTION = """
-import os, runpy, sys, time
+import os, runpy, sys, time, types
+import numba.core.codegen as codegen
 import numba.core.dispatcher as dispatcher
+if os.environ.get("WITHOUT_FIXES"):
+    sys.modules["numba_fixes"] = types.ModuleType("numba_fixes")
+llvm = {"optimising": 0.0, "machine code": 0.0}
+def add_up(cls, name, part):
+    method = getattr(cls, name)
+    def timed_part(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            llvm[part] += time.perf_counter() - start
+    setattr(cls, name, timed_part)
+add_up(codegen.CPUCodeLibrary, "_optimize_functions", "optimising")
+add_up(codegen.CPUCodeLibrary, "_optimize_final_module", "optimising")
+add_up(codegen.JITCodeLibrary, "_finalize_specific", "machine code")
 compile_one, depth = dispatcher.Dispatcher.compile, [0]
 def timed(self, sig):
     depth[0] += 1
@@ -64,31 +83,48 @@ def timed(self, sig):
 dispatcher.Dispatcher.compile = timed
 sys.argv = sys.argv[1:]
 sys.path.insert(0, os.path.dirname(sys.argv[0]))
-runpy.run_path(sys.argv[0], run_name="__main__")
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+finally:
+    print(f"LLVM {llvm['optimising']:.2f} {llvm['machine code']:.2f}", file=sys.stderr)
 """
 
 
-def by_function(script, args):
+def by_function(script, args, without_fixes=False):
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=os.path.join(cache, "numba"),
                    PYTENSOR_FLAGS=f"base_compiledir={os.path.join(cache, 'pytensor')}")
+        if without_fixes:
+            # the fixes set -O2 themselves: keep it, so that only the fixes differ
+            env.update(WITHOUT_FIXES="1", NUMBA_OPT=env.get("NUMBA_OPT", "2"))
         done = subprocess.run([sys.executable, "-c", BY_FUNCTION, os.path.join(CODE, script),
                                *args, "--output-folder", os.path.join(cache, "out")],
                               env=env, check=True, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
     times = [line for line in done.stderr.splitlines() if line.startswith("COMPILED")]
-    print(f"{script}: {len(times)} compiled functions, in the order of their first call")
+    optimising, machine_code = [line for line in done.stderr.splitlines()
+                                if line.startswith("LLVM ")][-1].split()[1:]
+    total = sum(float(line.split()[1]) for line in times)
+    print(f"{script}{' without the fixes' if without_fixes else ''}: "
+          f"{len(times)} compiled functions, in the order of their first call")
     for line in times:
         print("  " + line[len("COMPILED "):])
+    print(f"  {total:.2f} s in all; LLVM spent {optimising} s of it optimising "
+          f"and {machine_code} s making machine code")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--by-function", metavar="SCRIPT", choices=[s for s, _ in RUNS],
                         help="time the compile of each function of one script")
+    parser.add_argument("--without-fixes", action="store_true",
+                        help="with --by-function: run without code/numba_fixes.py")
     options = parser.parse_args()
+    if options.without_fixes and not options.by_function:
+        parser.error("--without-fixes goes with --by-function")
     if options.by_function:
-        by_function(options.by_function, dict(RUNS)[options.by_function])
+        by_function(options.by_function, dict(RUNS)[options.by_function],
+                    options.without_fixes)
         return
     print(f"{'script':16s} {'first run':>10s} {'cached':>10s} {'compiling':>10s}")
     for script, args in RUNS:

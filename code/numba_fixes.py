@@ -47,8 +47,12 @@ The performance page of the docs has the measurements behind each, and
    matrices (20 x 784 by 784 x 500) about 1.5 times slower than the newer
    OpenBLAS inside NumPy's wheel (0.3.31). We call NumPy's copy directly,
    through its C interface, and let it add into W (``beta = 1``) instead of
-   building the product in a temporary. Where NumPy brings no OpenBLAS of its
-   own (another build of NumPy), the products go through ``np.dot`` as before.
+   building the product in a temporary. A row or a column (the SdA at batch
+   size 1) goes to its matrix-vector product, gemv, directly too: through
+   ``np.dot`` it made Numba compile NumPy's whole product code once for each
+   layout of the factors, a third of the MLP's first compile. Where NumPy
+   brings no OpenBLAS of its own (another build of NumPy), the products go
+   through ``np.dot`` as before.
 
 7. Softplus without branches. PyTensor turns the dA's cross-entropy,
    ``x * log(sigmoid(a)) + (1 - x) * log(1 - sigmoid(a))``, into its stable
@@ -122,12 +126,14 @@ if AVAILABLE:
     # because the products of 2. to 4. below call it
     def load_numpy_blas():
         """Finds the OpenBLAS in NumPy's wheel and tells Numba's linker where
-        its two gemm functions are; returns the library's path, or None."""
+        its matrix-matrix (gemm) and matrix-vector (gemv) products are;
+        returns the library's path, or None."""
         folder = os.path.join(os.path.dirname(numpy.__file__), os.pardir, "numpy.libs")
         for path in sorted(glob.glob(os.path.join(folder, "libscipy_openblas64_*"))):
             try:
                 lib = ctypes.CDLL(path)
-                for name in ("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_"):
+                for name in ("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_",
+                             "scipy_cblas_sgemv64_", "scipy_cblas_dgemv64_"):
                     address = ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
                     llvmlite.binding.add_symbol(name, address)
             except (OSError, AttributeError):
@@ -160,13 +166,22 @@ if AVAILABLE:
     if NUMPY_BLAS is None:
         gemm_into = gemm_by_numba
     else:
+        flag, n, address = types.int32, types.int64, types.uintp
+
         def cblas_gemm(name, real):
-            flag, n, address = types.int32, types.int64, types.uintp
+            # (order, trans_x, trans_y, m, n, k, alpha, x, ldx, y, ldy, beta, z, ldz)
             return types.ExternalFunction(name, types.void(
                 flag, flag, flag, n, n, n, real, address, n, address, n, real, address, n))
 
+        def cblas_gemv(name, real):
+            # (order, trans_a, m, n, alpha, a, lda, v, step_v, beta, out, step_out)
+            return types.ExternalFunction(name, types.void(
+                flag, flag, n, n, real, address, n, address, n, real, address, n))
+
         sgemm = cblas_gemm("scipy_cblas_sgemm64_", types.float32)
         dgemm = cblas_gemm("scipy_cblas_dgemm64_", types.float64)
+        sgemv = cblas_gemv("scipy_cblas_sgemv64_", types.float32)
+        dgemv = cblas_gemv("scipy_cblas_dgemv64_", types.float64)
         ROW_MAJOR, AS_IS, TRANSPOSED = 101, 111, 112
 
         @njit
@@ -185,25 +200,80 @@ if AVAILABLE:
             return rows, AS_IS, max(1, rows.shape[1])
 
         @njit
+        def gemv(how, m, n, alpha, a, a_row, v, v_step, beta, out, out_step, itemsize):
+            if itemsize == 4:
+                sgemv(ROW_MAJOR, how, m, n, numpy.float32(alpha), a, a_row, v, v_step,
+                      numpy.float32(beta), out, out_step)
+            else:
+                dgemv(ROW_MAJOR, how, m, n, alpha, a, a_row, v, v_step, beta, out, out_step)
+
+        @njit
+        def blas_product(m, n, k, alpha, x, x_how, x_row, y, y_how, y_row, beta, z, z_row,
+                         itemsize):
+            """z = beta * z + alpha * x @ y on bare addresses: x and y as
+            blas_operand describes them, z (m x n) in rows of z_row elements."""
+            # gemm would treat a row or a column as a whole matrix, 4 times
+            # slower than the matrix-vector product (1 x 1000 by 1000 x 1000)
+            if m == 1:      # z's row = x's row @ y, that is y.T @ x's row
+                x_step = 1 if x_how == AS_IS else x_row
+                if y_how == AS_IS:      # y (k x n) lies in rows
+                    gemv(TRANSPOSED, k, n, alpha, y, y_row, x, x_step, beta, z, 1, itemsize)
+                else:                   # y.T (n x k) lies in rows
+                    gemv(AS_IS, n, k, alpha, y, y_row, x, x_step, beta, z, 1, itemsize)
+            elif n == 1:    # z's column = x @ y's column
+                y_step = y_row if y_how == AS_IS else 1
+                if x_how == AS_IS:      # x (m x k) lies in rows
+                    gemv(AS_IS, m, k, alpha, x, x_row, y, y_step, beta, z, z_row, itemsize)
+                else:                   # x.T (k x m) lies in rows
+                    gemv(TRANSPOSED, k, m, alpha, x, x_row, y, y_step, beta, z, z_row, itemsize)
+            elif itemsize == 4:
+                sgemm(ROW_MAJOR, x_how, y_how, m, n, k, numpy.float32(alpha), x, x_row,
+                      y, y_row, numpy.float32(beta), z, z_row)
+            else:
+                dgemm(ROW_MAJOR, x_how, y_how, m, n, k, alpha, x, x_row, y, y_row, beta, z, z_row)
+
+        # Numba compiles gemm_into once for each layout of z, x and y; the
+        # loops over z alone go in functions of their own, compiled once for z
+        @njit
+        def scale(z, beta):
+            """z = beta * z; at beta = 0 zeros, whatever z held (even NaN)."""
+            for i in range(z.shape[0]):
+                for j in range(z.shape[1]):
+                    z[i, j] = 0 if beta == 0 else beta * z[i, j]
+
+        @njit
+        def add_into(z, product):
+            for i in range(z.shape[0]):
+                for j in range(z.shape[1]):
+                    z[i, j] += product[i, j]
+
+        @njit
         def gemm_into(z, alpha, x, y, beta):
-            """z = beta * z + alpha * x @ y, written over z, by NumPy's BLAS."""
+            """z = beta * z + alpha * x @ y, written over z, by NumPy's BLAS.
+            Callers pass alpha and beta as float64, so that Numba compiles one
+            version per layout of the arrays, not one per type of the scalars too."""
+            check_shapes(z, x, y)
             m, n, k = z.shape[0], z.shape[1], x.shape[1]
-            # np.dot sends a row or a column to the faster matrix-vector
-            # product; gemm does not (4 times slower at 1 x 1000 by 1000 x 1000)
-            if m == 1 or n == 1 or not in_rows(z):
-                gemm_by_numba(z, alpha, x, y, beta)
-                return
+            if k == 0 or (beta == 0 and (m == 1 or n == 1)):
+                # gemv may keep a NaN of z even at beta = 0, and with k = 0 it
+                # leaves z as it is: do that part here (gemm does it right)
+                scale(z, beta)
+                beta = 1.0
+                if k == 0:
+                    return
             xs, x_how, x_row = blas_operand(x)
             ys, y_how, y_row = blas_operand(y)
-            z_row = z.strides[0] // z.itemsize
-            if z.itemsize == 4:
-                sgemm(ROW_MAJOR, x_how, y_how, m, n, k, numpy.float32(alpha),
-                      xs.ctypes.data, x_row, ys.ctypes.data, y_row,
-                      numpy.float32(beta), z.ctypes.data, z_row)
-            else:
-                dgemm(ROW_MAJOR, x_how, y_how, m, n, k, numpy.float64(alpha),
-                      xs.ctypes.data, x_row, ys.ctypes.data, y_row,
-                      numpy.float64(beta), z.ctypes.data, z_row)
+            if in_rows(z):
+                blas_product(m, n, k, alpha, xs.ctypes.data, x_how, x_row,
+                             ys.ctypes.data, y_how, y_row, beta, z.ctypes.data,
+                             z.strides[0] // z.itemsize, z.itemsize)
+            else:           # z strided otherwise: the product in rows first
+                product = numpy.zeros((m, n), dtype=z.dtype)   # gemv and NaN, as above
+                blas_product(m, n, k, alpha, xs.ctypes.data, x_how, x_row,
+                             ys.ctypes.data, y_how, y_row, 0.0, product.ctypes.data,
+                             max(1, n), z.itemsize)
+                scale(z, beta)
+                add_into(z, product)
             # BLAS got bare addresses: xs and ys (maybe copies) must live until here
             check_shapes(z, xs, ys)
 
@@ -244,7 +314,7 @@ if AVAILABLE:
                 for j in range(z.shape[1]):
                     z[i, j] += s0 * y0[j] + s1 * y1[j]
         else:
-            gemm_into(z, alpha, x, y, 1.0)
+            gemm_into(z, float(alpha), x, y, 1.0)
 
     @numba_basic.register_funcify_default_op_cache_key(Gemm)
     def numba_gemm(op, node, **kwargs):
@@ -259,7 +329,7 @@ if AVAILABLE:
                 add_product(out, alpha, x, y)
             else:
                 check_shapes(out, x, y)
-                gemm_into(out, alpha, x, y, beta)
+                gemm_into(out, float(alpha), x, y, float(beta))
             return out
         return gemm, KEY
 

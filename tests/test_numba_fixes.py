@@ -203,9 +203,9 @@ def test_the_tutorial_steps_update_in_place(mnist):
 
 
 def test_products_use_numpys_blas_for_every_layout():
-    """NumPy's wheel brings an OpenBLAS and the products call it; whatever the
-    layout of the factors (rows, columns, neither, one row) and of z, Gemm
-    and Dot22 give what NumPy gives."""
+    """NumPy's wheel brings an OpenBLAS and the products call it, gemm or, for
+    a row or a column, gemv; whatever the layout of the factors (rows,
+    columns, neither) and of z, Gemm and Dot22 give what NumPy gives."""
     assert numba_fixes.NUMPY_BLAS is not None
     rng = numpy.random.default_rng(6)
     big = rng.standard_normal((12, 14))
@@ -219,7 +219,14 @@ def test_products_use_numpys_blas_for_every_layout():
         "columns": (numpy.asfortranarray(big[:4, :5]), numpy.asfortranarray(big[:5, :6])),
         "neither": (big[::3, ::2][:4, :5], big[::2, ::2][:5, :6]),
         "one row": (big[:1, :5], big[:5, :6]),
+        "one row, y in columns": (big[:1, :5], numpy.asfortranarray(big[:5, :6])),
+        "one row, x a column transposed": (big[:5, :1].T, big[:5, :6]),
+        "one row, x strided": (big[3:4, ::2][:, :5], big[:5, :6]),
         "one column": (big[:4, :5], big[:5, :1]),
+        "one column, x in columns": (numpy.asfortranarray(big[:4, :5]), big[:5, :1]),
+        "one column, y a row transposed": (big[:4, :5], big[:1, :5].T),
+        "one by one": (big[:1, :5], big[:5, :1]),
+        "empty inner dimension": (big[:4, :0], big[:0, :6]),
     }
     for name, (xs, ys) in factors.items():
         numpy.testing.assert_allclose(dot(xs, ys), xs @ ys, rtol=1e-12, atol=1e-12, err_msg=name)
@@ -228,6 +235,24 @@ def test_products_use_numpys_blas_for_every_layout():
             expected = z0 - 0.5 * xs @ ys
             numpy.testing.assert_allclose(gemm(z0, xs, ys), expected, rtol=1e-12, atol=1e-12,
                                           err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape", [(1, 6), (4, 1), (4, 6)])
+def test_products_ignore_z_at_beta_zero(dtype, shape):
+    """At beta = 0 whatever z holds, NaN included, leaves no trace, for the
+    matrix-vector products (a row, a column) as for gemm."""
+    rng = numpy.random.default_rng(7)
+    xs = rng.standard_normal((shape[0], 3)).astype(dtype)
+    ys = rng.standard_normal((3, shape[1])).astype(dtype)
+    z, x, y = pt.matrix("z", dtype=dtype), pt.matrix("x", dtype=dtype), pt.matrix("y", dtype=dtype)
+    gemm = pytensor.function([pytensor.In(z, mutable=True), x, y],
+                             Gemm(inplace=False)(z, numpy.asarray(2.0, dtype=dtype), x, y,
+                                                 numpy.asarray(0.0, dtype=dtype)))
+    assert nodes_of(gemm, Gemm)[0].op.inplace
+    for z_layout in (numpy.ascontiguousarray, numpy.asfortranarray):
+        z0 = z_layout(numpy.full(shape, numpy.nan, dtype=dtype))
+        numpy.testing.assert_allclose(gemm(z0, xs, ys), 2 * xs @ ys, **tolerance(dtype))
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
