@@ -50,7 +50,7 @@ The performance page of the docs has the measurements behind each, and
    building the product in a temporary. A row or a column (the SdA at batch
    size 1) goes to its matrix-vector product, gemv, directly too: through
    ``np.dot`` it made Numba compile NumPy's whole product code once for each
-   layout of the factors, a third of the MLP's first compile. Where NumPy
+   layout of the factors, several seconds of each first compile. Where NumPy
    brings no OpenBLAS of its own (another build of NumPy), the products go
    through ``np.dot`` as before.
 
