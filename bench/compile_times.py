@@ -15,8 +15,9 @@ constant in them.)
 runs one script once, with empty caches, and prints how long Numba took to
 compile each of the script's compiled functions, in the order they were first
 called (the Numba code of the ops inside a function is compiled with it, so
-the first function also pays for the library code the others share), then how
-much of all that went to LLVM: optimising the code and making machine code.
+the first function also pays for the library code the others share), with the
+ops inside each that took half a second or more, then how much of all that
+went to LLVM: optimising the code and making machine code.
 Add --without-fixes to do the same without code/numba_fixes.py (LLVM still at
 its -O2), which shows what the fixes add to the compile.
 """
@@ -77,9 +78,12 @@ def timed(self, sig):
         return compile_one(self, sig)
     finally:
         depth[0] -= 1
+        took = time.perf_counter() - start
         if depth[0] == 0:
-            print(f"COMPILED {time.perf_counter() - start:6.2f} s",
-                  file=sys.stderr, flush=True)
+            print(f"COMPILED {took:6.2f} s", file=sys.stderr, flush=True)
+        elif depth[0] == 2 and took >= 0.5:
+            # the function's own code (depth 0) calls its graph (1), which calls the ops (2)
+            print(f"OP {took:6.2f} s {self.py_func.__name__}", file=sys.stderr, flush=True)
 dispatcher.Dispatcher.compile = timed
 sys.argv = sys.argv[1:]
 sys.path.insert(0, os.path.dirname(sys.argv[0]))
@@ -101,14 +105,21 @@ def by_function(script, args, without_fixes=False):
                                *args, "--output-folder", os.path.join(cache, "out")],
                               env=env, check=True, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
-    times = [line for line in done.stderr.splitlines() if line.startswith("COMPILED")]
+    lines = done.stderr.splitlines()
+    times = [line for line in lines if line.startswith("COMPILED")]
     optimising, machine_code = [line for line in done.stderr.splitlines()
                                 if line.startswith("LLVM ")][-1].split()[1:]
     total = sum(float(line.split()[1]) for line in times)
     print(f"{script}{' without the fixes' if without_fixes else ''}: "
           f"{len(times)} compiled functions, in the order of their first call")
-    for line in times:
-        print("  " + line[len("COMPILED "):])
+    ops = []
+    for line in lines:
+        if line.startswith("OP "):
+            ops.append(line[len("OP "):])
+        elif line.startswith("COMPILED "):
+            print("  " + line[len("COMPILED "):]
+                  + (f"   ops over 0.5 s: {', '.join(ops)}" if ops else ""))
+            ops = []
     print(f"  {total:.2f} s in all; LLVM spent {optimising} s of it optimising "
           f"and {machine_code} s making machine code")
 

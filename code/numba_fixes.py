@@ -3,7 +3,7 @@
 Importing this module is all it takes; ``utils`` does, so every script gets
 them. None of them changes what a graph computes, only how: 1-6 how matrix
 products are carried out, 7 how softplus is evaluated (to within rounding), 8
-how hard LLVM optimises the compiled code.
+how hard LLVM optimises the compiled code, 9 how much code Numba compiles.
 The performance page of the docs has the measurements behind each, and
 ``tests/test_numba_fixes.py`` checks them.
 
@@ -67,6 +67,18 @@ The performance page of the docs has the measurements behind each, and
    about 15 % faster and every training step runs as fast as before (without
    fast-math LLVM may not reorder floating-point sums at either level, so the
    numbers are the same too). A ``NUMBA_OPT`` set by the user is left alone.
+
+9. Less for Numba to compile. PyTensor writes one piece of code for a sum or
+   a maximum along any axes of an array of any rank and layout: it sorts the
+   strides, transposes by the permutation it found, and checks shapes with
+   error messages that print them. On a first run Numba compiles all of that
+   library code (sorting, hashing, turning numbers into strings), several
+   seconds of it, and the same again for argmax and for the array of zeros the
+   gradient of an indexing starts from. The tutorials only ever reduce a
+   matrix along one axis (a bias's gradient, the cost per example, the
+   softmax's largest entry, the predicted class), and for a matrix two loops
+   do it. Ours are PyTensor's own loops, in the same order, so the sums come
+   out the same to the last bit.
 """
 import ctypes
 import glob
@@ -80,13 +92,16 @@ try:
     from pytensor.graph.basic import Apply, Constant, equal_computations
     from pytensor.graph.op import Op
     from pytensor.graph.rewriting.basic import GraphRewriter, dfs_rewriter, node_rewriter
-    from pytensor.tensor.basic import get_underlying_scalar_constant_value, join
+    from pytensor.tensor.basic import Alloc, get_underlying_scalar_constant_value, join
     from pytensor.tensor.exceptions import NotScalarConstantError
     from pytensor.graph.rewriting.db import SequenceDB
     from pytensor.link.numba.dispatch import basic as numba_basic
     from pytensor.link.numba.dispatch import elemwise as numba_elemwise
+    from pytensor.link.numba.dispatch import tensor_basic as numba_tensor_basic
+    from pytensor.scalar.basic import Add, Maximum as ScalarMaximum
     from pytensor.tensor.blas import Dot22, Gemm
-    from pytensor.tensor.elemwise import DimShuffle
+    from pytensor.tensor.elemwise import CAReduce, DimShuffle
+    from pytensor.tensor.math import Argmax
     from pytensor.tensor.rewriting.blas import GemmOptimizer, local_dot_to_dot22
     from pytensor.tensor.type import TensorType
     from pytensor.link.numba.dispatch import scalar as numba_scalar
@@ -461,3 +476,88 @@ if AVAILABLE:
     # 8. LLVM at -O2. Numba reads NUMBA_OPT again before each compile, so
     # setting it here, before the first compile, is enough.
     os.environ.setdefault("NUMBA_OPT", "2")
+
+    # 9. Sums, maxima and argmax along one axis of a matrix, and arrays of
+    # one value: plain loops, where PyTensor's code for any number of
+    # dimensions makes Numba compile sorting, hashing and string formatting
+    general_careduce = numba_elemwise.numba_funcify_CAReduce
+    general_alloc = numba_tensor_basic.numba_funcify_Alloc
+
+    @njit
+    def add(total, value):
+        return total + value
+
+    @njit
+    def maximum(largest, value):
+        # PyTensor's comparison: a NaN is never larger, so it is passed over
+        return value if largest < value else largest
+
+    @numba_basic.register_funcify_and_cache_key(CAReduce)
+    def numba_careduce(op, node, **kwargs):
+        combine = {Add: add, ScalarMaximum: maximum}.get(type(op.scalar_op))
+        if combine is None or node.inputs[0].ndim != 2 or len(op.axis or ()) != 1:
+            return general_careduce(op, node, **kwargs)
+        keep = 1 - op.axis[0] % 2          # the axis that remains
+        out = numpy.dtype(node.outputs[0].type.dtype)
+        acc = numpy.dtype(getattr(op, "acc_dtype", None) or out)
+        start = acc.type(op.scalar_op.identity)
+
+        @njit(boundscheck=False)
+        def reduce_one_axis(x):
+            result = numpy.empty(x.shape[keep], dtype=acc)
+            result[:] = start
+            # the same loops as PyTensor's, which walk x in memory order,
+            # so that LLVM splits the same sums into the same partial sums
+            # and the results agree to the last bit
+            if x.flags.c_contiguous or abs(x.strides[0]) > abs(x.strides[1]):
+                for i in range(x.shape[0]):
+                    for j in range(x.shape[1]):
+                        k = i if keep == 0 else j
+                        result[k] = combine(result[k], x[i, j])
+            else:
+                x = x[:, :]    # PyTensor reads such an x through a view of no known layout
+                for j in range(x.shape[1]):
+                    for i in range(x.shape[0]):
+                        k = i if keep == 0 else j
+                        result[k] = combine(result[k], x[i, j])
+            return result.astype(out)
+        return reduce_one_axis, f"{type(op.scalar_op).__name__}-{keep}-{acc}-{out}-{KEY}"
+
+    general_argmax = numba_elemwise.numba_funcify_Argmax
+
+    @numba_basic.register_funcify_default_op_cache_key(Argmax)
+    def numba_argmax(op, node, **kwargs):
+        if node.inputs[0].ndim != 2 or len(op.axis or ()) != 1:
+            return general_argmax(op, node, **kwargs)
+        if op.axis[0] % 2 == 1:
+            @njit
+            def argmax_one_axis(x):
+                result = numpy.empty(x.shape[0], dtype=numpy.int64)
+                for i in range(x.shape[0]):
+                    result[i] = numpy.argmax(x[i])
+                return result
+        else:
+            @njit
+            def argmax_one_axis(x):
+                result = numpy.empty(x.shape[1], dtype=numpy.int64)
+                for j in range(x.shape[1]):
+                    result[j] = numpy.argmax(x[:, j])
+                return result
+        return argmax_one_axis, KEY
+
+    @numba_basic.register_funcify_and_cache_key(Alloc)
+    def numba_alloc(op, node, **kwargs):
+        value, *shape = node.inputs
+        dtype = numpy.dtype(node.outputs[0].type.dtype)
+        # only one value to spread: a scalar, or an array whose every dimension is 1
+        if any(size != 1 for size in value.type.shape) or len(shape) not in (1, 2):
+            return general_alloc(op, node, **kwargs)
+        if len(shape) == 1:
+            @njit
+            def fill(value, n):
+                return numpy.full(n.item(), value.item(), dtype=dtype)
+        else:
+            @njit
+            def fill(value, m, n):
+                return numpy.full((m.item(), n.item()), value.item(), dtype=dtype)
+        return fill, f"fill-{len(shape)}-{dtype}-{KEY}"

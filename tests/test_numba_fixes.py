@@ -8,7 +8,9 @@ import pytensor.tensor as pt
 from pytensor.link.numba.dispatch.basic import numba_funcify, numba_funcify_and_cache_key
 from pytensor.scalar.math import Softplus
 from pytensor.tensor.blas import Dot22, Gemm
-from pytensor.tensor.elemwise import DimShuffle
+from pytensor.tensor.basic import Alloc
+from pytensor.tensor.elemwise import CAReduce, DimShuffle
+from pytensor.tensor.math import Argmax
 
 import numba_fixes
 import utils  # noqa: F401  (importing utils is what installs the fixes)
@@ -26,7 +28,8 @@ def nodes_of(fn, op_type):
 
 def test_the_fixes_are_installed():
     assert numba_fixes.AVAILABLE
-    for op_type in (DimShuffle, Dot22, Gemm, numba_fixes.GemmAndBackprop):
+    for op_type in (DimShuffle, Dot22, Gemm, numba_fixes.GemmAndBackprop, CAReduce, Alloc,
+                    Argmax):
         assert numba_funcify.dispatch(op_type).__module__ == "numba_fixes", op_type
     assert numba_funcify_and_cache_key.dispatch(Softplus).__module__ == "numba_fixes"
 
@@ -266,6 +269,89 @@ def test_branchless_softplus(dtype):
     expected = numpy.logaddexp(numpy.zeros_like(values), values)
     numpy.testing.assert_allclose(fn(values), expected, rtol=numpy.finfo(dtype).eps * 4, atol=0)
     assert numpy.isnan(fn(numpy.array([numpy.nan], dtype=dtype))[0])
+
+
+def layouts(matrix):
+    """The same values laid out in memory every way a graph can hand them on."""
+    return {"C": matrix, "F": numpy.asfortranarray(matrix), "rows reversed": matrix[::-1],
+            "strided": matrix[:, ::2], "transposed": matrix.T, "one row": matrix[:1],
+            "one column": matrix[:, :1]}
+
+
+def pytensors_own_reduction(node):
+    """PyTensor's own Numba code for a reduction node, callable from Python."""
+    import numba
+    kernel, _ = numba_fixes.general_careduce(node.op, node)
+
+    @numba.njit
+    def call(*args):
+        return kernel(*args)
+    return call
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("reduce", ["sum", "max"])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_sums_and_maxima_along_one_axis(dtype, reduce, axis):
+    """Our loops give PyTensor's own results to the last bit, for every
+    layout: sums in float64, to within rounding of the sum in index order,
+    maxima passing over NaN."""
+    x = pt.matrix("x", dtype=dtype)
+    fn = pytensor.function([x], getattr(x, reduce)(axis=axis))
+    [node] = nodes_of(fn, CAReduce)
+    theirs = pytensors_own_reduction(node)
+    rng = numpy.random.default_rng(9)
+    # magnitudes over many orders, so that any other order of the sums would show
+    values = (rng.standard_normal((37, 301)) * 10.0 ** rng.integers(-6, 6, (37, 301))).astype(dtype)
+    values[3, 5] = numpy.nan if reduce == "max" else values[3, 5]
+    for name, matrix in layouts(values).items():
+        ours = fn(matrix)
+        assert ours.dtype == dtype, name
+        assert numpy.array_equal(ours, theirs(matrix), equal_nan=True), name
+        if reduce == "sum":
+            # the last of the running sums is the sum in index order
+            in_order = numpy.cumsum(matrix.astype("float64"), axis=axis).take(-1, axis=axis)
+            numpy.testing.assert_allclose(ours, in_order.astype(dtype), err_msg=name,
+                                          rtol=max(1e-13, numpy.finfo(dtype).eps))
+        else:
+            assert numpy.array_equal(ours, numpy.nanmax(matrix, axis=axis)), name
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("axis", [0, 1])
+def test_argmax_along_one_axis(dtype, axis):
+    """NumPy's argmax: the first of equal largest values, and the first NaN."""
+    x = pt.matrix("x", dtype=dtype)
+    fn = pytensor.function([x], pt.argmax(x, axis=axis))
+    assert nodes_of(fn, Argmax)
+    values = numpy.random.default_rng(10).integers(0, 4, (9, 7)).astype(dtype)
+    values[2, 3] = values[5, 6] = numpy.nan
+    for name, matrix in layouts(values).items():
+        ours = fn(matrix)
+        assert ours.dtype == "int64", name
+        assert numpy.array_equal(ours, numpy.argmax(matrix, axis=axis)), name
+
+
+@pytest.mark.parametrize("shape, value_ndim",
+                         [((5,), 0), ((5,), 1), ((4, 6), 0), ((4, 6), 1), ((4, 6), 2), ((0, 3), 2)])
+def test_arrays_of_one_value(shape, value_ndim):
+    """Alloc spreading one value, given as a scalar or as a 1 x 1 array (the
+    zeros that the gradient of an indexing starts from)."""
+    value = pt.tensor("value", shape=(1,) * value_ndim)
+    sizes = [pt.iscalar(f"n{i}") for i in range(len(shape))]
+    fn = pytensor.function([value, *sizes], pt.alloc(value, *sizes) * 1)
+    assert nodes_of(fn, Alloc)
+    out = fn(numpy.full((1,) * value_ndim, 2.5, dtype=value.dtype), *shape)
+    assert out.shape == shape and out.dtype == value.dtype
+    assert numpy.all(out == 2.5)
+
+
+def test_arrays_filled_from_a_row():
+    """More than one value to spread: PyTensor's own code, which broadcasts."""
+    row = pt.vector("row")
+    fn = pytensor.function([row], pt.alloc(row, 3, row.shape[0]) * 1)
+    values = numpy.arange(4.0, dtype=row.dtype)
+    numpy.testing.assert_array_equal(fn(values), numpy.tile(values, (3, 1)))
 
 
 WITHOUT_NUMPYS_BLAS = """
