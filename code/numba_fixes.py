@@ -342,8 +342,7 @@ if AVAILABLE:
             alpha, beta = a.item(), b.item()
             if beta == 1:
                 add_product(out, alpha, x, y)
-            else:
-                check_shapes(out, x, y)
+            else:   # gemm_into checks the shapes
                 gemm_into(out, float(alpha), x, y, float(beta))
             return out
         return gemm, KEY
@@ -501,6 +500,7 @@ if AVAILABLE:
         out = numpy.dtype(node.outputs[0].type.dtype)
         acc = numpy.dtype(getattr(op, "acc_dtype", None) or out)
         start = acc.type(op.scalar_op.identity)
+        same_type = acc == out
 
         @njit(boundscheck=False)
         def reduce_one_axis(x):
@@ -520,7 +520,8 @@ if AVAILABLE:
                     for i in range(x.shape[0]):
                         k = i if keep == 0 else j
                         result[k] = combine(result[k], x[i, j])
-            return result.astype(out)
+            # astype copies even to the same type: only where the type changes
+            return result if same_type else result.astype(out)
         return reduce_one_axis, f"{type(op.scalar_op).__name__}-{keep}-{acc}-{out}-{KEY}"
 
     general_argmax = numba_elemwise.numba_funcify_Argmax
