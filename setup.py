@@ -2,7 +2,7 @@
 
 The tutorials are scripts in code/, run directly (python code/dA.py); this
 file only declares what they need, so `pip install -e .[test]` prepares a
-machine. Each range admits the minor version the project was tested with
+machine, and makes numba_speedups/ importable. Each range admits the minor version the project was tested with
 (the exact versions are listed in README.md) and its later patch releases.
 """
 from setuptools import setup
@@ -13,8 +13,9 @@ setup(
     description="The LISA lab Deep Learning Tutorials, ported from Theano to PyTensor",
     license="BSD-3-Clause",
     python_requires=">=3.11",
-    # scripts, not an importable package
-    packages=[],
+    # the tutorials are scripts, not a package; the one package is the
+    # speed-up plug-in the scripts install from their main()
+    packages=["numba_speedups"],
     py_modules=[],
     install_requires=[
         "pytensor>=3.0.7,<3.1",

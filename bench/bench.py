@@ -10,6 +10,9 @@ one step of each gives the same parameters (within float tolerance), then
 times many steps and prints milliseconds per step, the estimated seconds per
 epoch, the ratio to PyTorch and a lower limit set by this machine's measured
 peak matrix-multiply rate. PyTorch is needed only here (pip install torch).
+
+The port runs as the scripts run it for a user: with the speed-up plug-in of
+numba_speedups/ installed (add --no-speedups to time stock PyTensor).
 """
 import argparse
 import os
@@ -32,6 +35,7 @@ sys.path.insert(0, os.path.join(HERE, os.pardir, "code"))
 import pytensor  # noqa: E402
 import pytensor.tensor as pt  # noqa: E402
 
+import numba_speedups  # noqa: E402
 import utils  # noqa: E402
 
 N_TRAIN = 50000
@@ -329,10 +333,15 @@ def main():
     parser.add_argument("--threads", type=int, nargs="+", default=None,
                         help="threads for BLAS and PyTorch; several counts give one "
                              "table each (default: all cores)")
+    parser.add_argument("--no-speedups", action="store_true",
+                        help="time the port on stock PyTensor, without numba_speedups/")
     parser.add_argument("--part", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads and len(args.threads) > 1:
         return each_thread_count(args)
+    installed = numba_speedups.install(enabled=not args.no_speedups)
+    print("the port runs " + ("with the speed-ups of numba_speedups/ installed" if installed
+                              else "on stock PyTensor, without speed-ups"))
     import torch
     if args.threads:
         torch.set_num_threads(args.threads[0])
@@ -364,7 +373,7 @@ def main():
                   f"epoch {row[7]:7.1f} s  FLOP bound {bound:7.4f} ms")
     if args.write:
         with open(args.write, "w") as f:
-            f.write(table(rows, torch.__version__, torch.get_num_threads(), args))
+            f.write(table(rows, torch.__version__, torch.get_num_threads(), installed))
             if not args.part:
                 f.write(f"\nCommand: {command_line()}.\n")
         print("written to", args.write)
@@ -380,6 +389,7 @@ def each_thread_count(args):
             out = os.path.join(tmp, "table.md")
             command = [sys.executable, os.path.abspath(__file__), "--threads", str(n),
                        "--dtypes", *args.dtypes, "--write", out, "--part"]
+            command += ["--no-speedups"] if args.no_speedups else []
             subprocess.run(command + (["--quick"] if args.quick else []), check=True)
             with open(out) as f:
                 tables.append(f"### {n} thread{'s' if n > 1 else ''}\n\n" + f.read())
@@ -400,7 +410,7 @@ def cpu_name():
     return platform.processor() or platform.machine()
 
 
-def table(rows, torch_version, threads, args):
+def table(rows, torch_version, threads, speedups):
     lines = [
         "| dtype | step | batch | port ms | PyTorch ms | NumPy ms | port / PyTorch "
         "| port s/epoch | PyTorch s/epoch | FLOP bound ms |",
@@ -410,7 +420,8 @@ def table(rows, torch_version, threads, args):
                      f"| {r[6]:.2f} | {r[7]:.1f} | {r[8]:.1f} | {r[9]:.4f} |")
     machine = (f"{cpu_name()}, {os.cpu_count()} cores, "
                f"Python {platform.python_version()}, PyTensor {pytensor.__version__} "
-               f"(default mode), NumPy {numpy.__version__}, PyTorch {torch_version} "
+               f"(default mode, {'with' if speedups else 'without'} numba_speedups), "
+               f"NumPy {numpy.__version__}, PyTorch {torch_version} "
                f"({threads} thread{'' if threads == 1 else 's'})")
     return "\n".join(lines) + f"\n\nMachine: {machine}.\n"
 

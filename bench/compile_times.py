@@ -18,8 +18,10 @@ called (the Numba code of the ops inside a function is compiled with it, so
 the first function also pays for the library code the others share), with the
 ops inside each that took half a second or more, then how much of all that
 went to LLVM: optimising the code and making machine code.
-Add --without-fixes to do the same without code/numba_fixes.py (LLVM still at
-its -O2), which shows what the fixes add to the compile.
+Add --no-speedups to do the same on stock PyTensor, without the plug-in of
+numba_speedups/ (LLVM still at its -O2), which shows what the speed-ups add to
+the compile. Otherwise the scripts run as they do for a user: with the
+plug-in installed by their main().
 """
 import argparse
 import os
@@ -52,11 +54,9 @@ def timed_run(script, args, cache, output):
 # Run inside the script's process: time each outermost Numba compile, which
 # is one whole PyTensor function with everything it calls.
 BY_FUNCTION = """
-import os, runpy, sys, time, types
+import os, runpy, sys, time
 import numba.core.codegen as codegen
 import numba.core.dispatcher as dispatcher
-if os.environ.get("WITHOUT_FIXES"):
-    sys.modules["numba_fixes"] = types.ModuleType("numba_fixes")
 llvm = {"optimising": 0.0, "machine code": 0.0}
 def add_up(cls, name, part):
     method = getattr(cls, name)
@@ -94,13 +94,14 @@ finally:
 """
 
 
-def by_function(script, args, without_fixes=False):
+def by_function(script, args, without_speedups=False):
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=os.path.join(cache, "numba"),
                    PYTENSOR_FLAGS=f"base_compiledir={os.path.join(cache, 'pytensor')}")
-        if without_fixes:
-            # the fixes set -O2 themselves: keep it, so that only the fixes differ
-            env.update(WITHOUT_FIXES="1", NUMBA_OPT=env.get("NUMBA_OPT", "2"))
+        if without_speedups:
+            # the speed-ups set -O2 themselves: keep it, so that only the rest differs
+            env.update(NUMBA_OPT=env.get("NUMBA_OPT", "2"))
+            args = [*args, "--no-speedups"]
         done = subprocess.run([sys.executable, "-c", BY_FUNCTION, os.path.join(CODE, script),
                                *args, "--output-folder", os.path.join(cache, "out")],
                               env=env, check=True, stdout=subprocess.DEVNULL,
@@ -110,7 +111,7 @@ def by_function(script, args, without_fixes=False):
     optimising, machine_code = [line for line in done.stderr.splitlines()
                                 if line.startswith("LLVM ")][-1].split()[1:]
     total = sum(float(line.split()[1]) for line in times)
-    print(f"{script}{' without the fixes' if without_fixes else ''}: "
+    print(f"{script}{' without the speed-ups' if without_speedups else ''}: "
           f"{len(times)} compiled functions, in the order of their first call")
     ops = []
     for line in lines:
@@ -128,14 +129,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--by-function", metavar="SCRIPT", choices=[s for s, _ in RUNS],
                         help="time the compile of each function of one script")
-    parser.add_argument("--without-fixes", action="store_true",
-                        help="with --by-function: run without code/numba_fixes.py")
+    parser.add_argument("--no-speedups", action="store_true",
+                        help="with --by-function: run on stock PyTensor, without numba_speedups/")
     options = parser.parse_args()
-    if options.without_fixes and not options.by_function:
-        parser.error("--without-fixes goes with --by-function")
+    if options.no_speedups and not options.by_function:
+        parser.error("--no-speedups goes with --by-function")
     if options.by_function:
         by_function(options.by_function, dict(RUNS)[options.by_function],
-                    options.without_fixes)
+                    options.no_speedups)
         return
     print(f"{'script':16s} {'first run':>10s} {'cached':>10s} {'compiling':>10s}")
     for script, args in RUNS:

@@ -13,29 +13,31 @@
    distribution; the tutorials now draw uniforms).
 5. d @ W.T for a 1000 x 1000 W in plain Numba: W.T made with as_strided (what
    PyTensor 3.0's transpose gives) against Numba's own W.T (what
-   code/numba_fixes.py gives).
+   numba_speedups/transpose.py gives).
 6. The outer product x.T @ d at batch size 1 (1000 x 1000): PyTensor's Dot
-   (BLAS) against the loop of code/numba_fixes.py.
+   (BLAS) against the loop of numba_speedups/inplace_gemm.py.
 7. The SGD update W - 0.1 * x.T @ d for a 1000 x 1000 W: without and with the
-   in-place gemm of code/numba_fixes.py (switched off by the name of its
+   in-place gemm of numba_speedups/inplace_gemm.py (switched off by the name of its
    rewrite, as PYTENSOR_FLAGS=optimizer_excluding=numba_gemm does for a whole
    run, e.g. of bench/bench.py).
 8. Softplus over a 20 x 784 float32 matrix, and the dA's cross-entropy
    (two softplus): as PyTensor compiles softplus for Numba, and without
-   branches (code/numba_fixes.py, item 7).
+   branches (numba_speedups/softplus.py).
 9. The dA's products, (20 x 784) @ (784 x 500) and the in-place update of W
    by a (784 x 40) @ (40 x 500) product: np.dot inside Numba (SciPy's
-   OpenBLAS) against NumPy's OpenBLAS called from Numba (item 6).
+   OpenBLAS) against NumPy's OpenBLAS called from Numba (numba_speedups/numpy_blas.py).
 10. One fine-tuning layer's backward step at batch size 1 (1000 x 1000 W):
     d @ W.T and the in-place update in two passes over W, or in one
-    (code/numba_fixes.py, item 4; switched off by the name of its rewrite).
+    (numba_speedups/fused_backprop.py; switched off by the name of its rewrite).
 11. The dA's tied-weight update at batch size 1 (784 x 1000 W): two nested
-    in-place gemms, or one over the stacked factors (item 5).
+    in-place gemms, or one over the stacked factors (numba_speedups/merged_gemms.py).
 12. Scoring the 10,000 validation examples with the SdA at batch size 1: one
     call per example, as the original did, or 1000 examples per call, as
     SdA.build_finetune_functions now does (same per-minibatch errors).
 
 Run it with OPENBLAS_NUM_THREADS=1 and =2 to see what a second BLAS thread does.
+It installs the speed-up plug-in (numba_speedups/) first, as the scripts do,
+and takes single speed-ups out again where a lever compares with and without.
 """
 import os
 import sys
@@ -51,11 +53,13 @@ import pytensor.tensor as pt  # noqa: E402
 
 import numba  # noqa: E402
 from pytensor.link.numba.dispatch import basic as numba_basic  # noqa: E402
+from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key  # noqa: E402
 from pytensor.link.numba.dispatch import scalar as numba_scalar  # noqa: E402
 from pytensor.scalar.math import Softplus  # noqa: E402
 
-import numba_fixes  # noqa: E402
+import numba_speedups  # noqa: E402
 import utils  # noqa: E402
+from numba_speedups import numpy_blas  # noqa: E402
 from dA import dA  # noqa: E402
 from SdA import SdA  # noqa: E402
 
@@ -71,6 +75,7 @@ def per_call(fn, args, seconds=2.0, warmup=10):
 
 
 def main():
+    assert numba_speedups.install(), "the levers measure the speed-ups: install them"
     pytensor.config.floatX = "float32"
     (train_x, train_y), (valid_x, valid_y), _ = utils.load_mnist()
     data_x, _ = utils.shared_dataset((train_x[:2000], train_y[:2000]))
@@ -132,7 +137,7 @@ def main():
 
     without_gemm = pytensor.compile.mode.get_default_mode().excluding("numba_gemm")
     u, d = pt.matrix("u"), pt.matrix("d")
-    for label, mode in (("PyTensor's Dot", without_gemm), ("numba_fixes loop", None)):
+    for label, mode in (("PyTensor's Dot", without_gemm), ("numba_speedups loop", None)):
         fn = pytensor.function([u, d], pt.dot(u.T, d), mode=mode)
         print(f"6. outer product 1000 x 1000, {label}: "
               f"{per_call(fn, (d_value, d_value)):.1f} us")
@@ -143,15 +148,16 @@ def main():
               f"{per_call(fn, (d_value, d_value)):.1f} us")
 
     # 8. the dA's cross-entropy: softplus as PyTensor compiles it, and
-    # without branches (numba_fixes item 7)
+    # without branches (numba_speedups/softplus.py)
     a, x = pt.matrix("a"), pt.matrix("x")
     A = gen.standard_normal((20, 784), dtype="float32") * 4
     X = gen.random((20, 784), dtype="float32")
     z = pt.sigmoid(a)
     cross_entropy = -pt.sum(x * pt.log(z) + (1 - x) * pt.log(1 - z), axis=1)
+    branch_free = numba_funcify_and_cache_key.dispatch(Softplus)
     register_softplus = numba_basic.register_funcify_and_cache_key(Softplus)
     for label, implementation in (("PyTensor's", numba_scalar.numba_funcify_Softplus),
-                                  ("branch-free", numba_fixes.numba_softplus)):
+                                  ("branch-free", branch_free)):
         register_softplus(implementation)
         softplus = pytensor.function([a], pt.softplus(a))
         cost = pytensor.function([a, x], cross_entropy)
@@ -159,7 +165,7 @@ def main():
               f"the dA's cross-entropy (two softplus): {per_call(cost, (A, X)):.1f} us")
 
     # 9. the dA's products: np.dot inside Numba (SciPy's OpenBLAS) against
-    # NumPy's OpenBLAS called from Numba (numba_fixes item 6)
+    # NumPy's OpenBLAS called from Numba (numba_speedups/numpy_blas.py)
     @numba.njit
     def numba_dot(x, y):
         return numpy.dot(x, y)
@@ -167,16 +173,16 @@ def main():
     @numba.njit
     def numpy_blas_dot(x, y):
         out = numpy.empty((x.shape[0], y.shape[1]), dtype=x.dtype)
-        numba_fixes.gemm_into(out, 1.0, x, y, 0.0)
+        numpy_blas.gemm_by_blas(out, 1.0, x, y, 0.0)
         return out
 
     @numba.njit
     def update_by_numba_dot(W, x, y):
-        numba_fixes.gemm_by_numba(W, -0.1, x, y, 1.0)
+        numpy_blas.gemm_by_numba(W, -0.1, x, y, 1.0)
 
     @numba.njit
     def update_by_numpy_blas(W, x, y):
-        numba_fixes.gemm_into(W, -0.1, x, y, 1.0)
+        numpy_blas.gemm_by_blas(W, -0.1, x, y, 1.0)
 
     X, Y = gen.random((20, 784), dtype="float32"), gen.random((784, 500), dtype="float32")
     print(f"9. (20 x 784) @ (784 x 500), np.dot in Numba: {per_call(numba_dot, (X, Y)):.1f} us; "

@@ -19,11 +19,13 @@ Published result: validation error 1.39 %, test error 1.3 %.
 
 import os
 
-# At one example per step the matrix-vector products are too small to share
-# between cores: on a 2-core machine a second BLAS thread made the
-# pre-training step 2.6 times slower, and erratic (docs: performance). Set before NumPy loads
-# BLAS; an OPENBLAS_NUM_THREADS of your own wins.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+if __name__ == "__main__":
+    # At one example per step the matrix-vector products are too small to
+    # share between cores: on a 2-core machine a second BLAS thread made the
+    # pre-training step 2.6 times slower, and erratic (docs: performance).
+    # Set before NumPy loads BLAS, and only when run as a script (importing
+    # the lesson changes nothing); an OPENBLAS_NUM_THREADS of your own wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy
 
@@ -33,22 +35,26 @@ import pytensor.tensor as pt
 from dA import check_corruption_level, dA
 from logistic_sgd import LogisticRegression
 from mlp import HiddenLayer
-from utils import (ArgumentParser, EpochTimer, add_common_arguments,
-                   apply_common_arguments, check_batch_size, dataset_fingerprint,
-                   load_data, open_checkpoint, plot_curves, plot_validation_history,
-                   positive_float, positive_int, report_time, run_cli, timer,
-                   train_epochs, train_with_early_stopping)
+from machinery import (ArgumentParser, Checkpoint, Result, add_common_arguments,
+                       apply_common_arguments, check_batch_size, dataset_fingerprint,
+                       install_speedups, non_negative_int, positive_float, positive_int,
+                       report_time, run_cli, timer)
+from utils import load_data, plot_curves, plot_validation_history
 
 # examples scored per call when measuring validation and test errors
 SCORE_CHUNK = 1000
 
 
-def check_layers(hidden_layers_sizes, corruption_levels):
+def check_layers(hidden_layers_sizes, corruption_levels=None):
+    """Raise ValueError for layer sizes an SdA cannot have, or (when given)
+    pre-training corruption levels that are not one per layer in [0, 1)."""
     if len(hidden_layers_sizes) == 0:
         raise ValueError("hidden_layers_sizes is empty: an SdA needs at least one layer")
     if any(int(n) != n or n < 1 for n in hidden_layers_sizes):
         raise ValueError(f"hidden layer sizes must be positive integers, got "
                          f"{list(hidden_layers_sizes)}")
+    if corruption_levels is None:
+        return
     if len(corruption_levels) != len(hidden_layers_sizes):
         raise ValueError(f"{len(corruption_levels)} corruption levels for "
                          f"{len(hidden_layers_sizes)} hidden layers: give one per layer")
@@ -69,7 +75,9 @@ class SdA(object):
     def __init__(self, numpy_rng, pytensor_rng=None, n_ins=784,
                  hidden_layers_sizes=[500, 500], n_outs=10,
                  corruption_levels=[0.1, 0.1]):
-        check_layers(hidden_layers_sizes, corruption_levels)
+        # As in the original, corruption_levels is accepted but not used
+        # here: pre-training is given the levels it corrupts with.
+        check_layers(hidden_layers_sizes)
         self.sigmoid_layers = []
         self.dA_layers = []
         self.params = []
@@ -202,8 +210,8 @@ def test_SdA(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.001,
     hidden_layers_sizes, corruption_levels: the original's [1000, 1000, 1000]
         and [.1, .2, .3], here as arguments so small runs are possible.
     resume: continue from the checkpoint in output_folder.
-    Returns (pre-training costs per layer and epoch, best validation error,
-    its iteration, test error, fine-tuning epochs).
+    Returns a Result: best validation error, its iteration, its test error,
+    fine-tuning epochs, and as costs the pre-training cost of each layer and epoch.
     """
     if not finetune_lr > 0 or not pretrain_lr > 0:
         raise ValueError(f"learning rates must be positive, got finetune_lr={finetune_lr}, "
@@ -226,22 +234,17 @@ def test_SdA(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.001,
               hidden_layers_sizes=list(hidden_layers_sizes), n_outs=10,
               corruption_levels=list(corruption_levels))
 
-    variables = {"numpy_rng": numpy_rng, "logLayer.W": sda.logLayer.W,
-                 "logLayer.b": sda.logLayer.b}
+    variables = {"logLayer.W": sda.logLayer.W, "logLayer.b": sda.logLayer.b}
     for i, da in enumerate(sda.dA_layers):
         variables.update({f"layer{i}.W": da.W, f"layer{i}.b": da.b,
                           f"layer{i}.b_prime": da.b_prime, f"layer{i}.rng": da.pytensor_rng})
-    checkpoint = open_checkpoint(
-        output_folder, resume=resume, variables=variables,
+    checkpoint = Checkpoint(
+        output_folder, variables=variables,
         config=dict(script="SdA", finetune_lr=finetune_lr, pretraining_epochs=pretraining_epochs,
                     pretrain_lr=pretrain_lr, training_epochs=training_epochs,
                     batch_size=batch_size, hidden_layers_sizes=list(hidden_layers_sizes),
                     corruption_levels=list(corruption_levels), floatX=pytensor.config.floatX,
                     **dataset_fingerprint(dataset, datasets)))
-    progress = checkpoint.progress
-    progress.setdefault("pretrain", [{} for _ in range(sda.n_layers)])
-    progress.setdefault("finetune", {})
-
 
     # start-snippet-pretrain-loop
     print("... getting the pretraining functions")
@@ -249,21 +252,21 @@ def test_SdA(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.001,
                                                 batch_size=batch_size)
 
     print("... pre-training the model")
+    # the mean cost of each layer's epochs so far (a resumed run has some)
+    pretrain_costs = checkpoint.restore(resume, pretrain_costs=[[] for _ in sda.dA_layers])
     start_time = timer()
-    epoch_timer = EpochTimer(sda.n_layers * pretraining_epochs, what="pre-training epoch")
+    # layer by layer, bottom up: each dA learns from the output of the
+    # layers below it, which only compute its input
     for i in range(sda.n_layers):
-        def report(epoch, cost, i=i):
-            print("Pre-training layer %i, epoch %d, cost" % (i, epoch), cost)
-            epoch_timer.tick()
-
-        # one SGD step of layer i's dA per minibatch; the layers below only
-        # compute its input
-        def pretrain_step(batch_index, i=i):
-            return pretraining_fns[i](index=batch_index, corruption=corruption_levels[i],
-                                      lr=pretrain_lr)
-        train_epochs(pretrain_step, n_train_batches, pretraining_epochs,
-                     progress["pretrain"][i], report, checkpoint)
-    pretrain_costs = [p["costs"] for p in progress["pretrain"]]
+        for epoch in range(len(pretrain_costs[i]), pretraining_epochs):
+            c = []
+            for batch_index in range(n_train_batches):
+                c.append(pretraining_fns[i](index=batch_index,
+                                            corruption=corruption_levels[i],
+                                            lr=pretrain_lr))
+            pretrain_costs[i].append(numpy.mean(c, dtype="float64"))
+            print("Pre-training layer %i, epoch %d, cost %f" % (i, epoch, pretrain_costs[i][-1]))
+            checkpoint.save(pretrain_costs=pretrain_costs)
     report_time(__file__, timer() - start_time, what="The pretraining code")
     # end-snippet-pretrain-loop
 
@@ -273,11 +276,48 @@ def test_SdA(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.001,
         datasets=datasets, batch_size=batch_size, learning_rate=finetune_lr)
 
     print("... finetunning the model")
+    # early stopping, as in logistic_sgd.py and mlp.py
+    patience = 10 * n_train_batches   # at least ten epochs, whatever happens
+    patience_increase = 2             # after a clear improvement, wait this many times longer
+    improvement_threshold = 0.995     # clear: at least 0.5 % below the best error so far
+    validation_frequency = min(n_train_batches, patience // 2)
+
+    (epoch, patience, best_validation_loss, best_iter, test_score, done_looping,
+     history) = checkpoint.restore(resume, epoch=0, patience=patience,
+                                   best_validation_loss=numpy.inf, best_iter=0,
+                                   test_score=0.0, done_looping=False, history=[])
     start_time = timer()
-    best_validation_loss, best_iter, test_score, epoch = train_with_early_stopping(
-        train_fn, validate_model, test_model, n_train_batches, training_epochs,
-        patience=10 * n_train_batches,   # at least ten epochs
-        checkpoint=checkpoint, progress=progress["finetune"])
+    while epoch < training_epochs and not done_looping:
+        epoch = epoch + 1
+        for minibatch_index in range(n_train_batches):
+            minibatch_avg_cost = train_fn(minibatch_index)
+            iter = (epoch - 1) * n_train_batches + minibatch_index
+
+            if (iter + 1) % validation_frequency == 0:
+                validation_losses = validate_model()
+                this_validation_loss = numpy.mean(validation_losses, dtype="float64")
+                history.append((iter + 1, this_validation_loss))
+                print("epoch %i, minibatch %i/%i, validation error %f %%"
+                      % (epoch, minibatch_index + 1, n_train_batches,
+                         this_validation_loss * 100.0))
+
+                if this_validation_loss < best_validation_loss:
+                    if this_validation_loss < best_validation_loss * improvement_threshold:
+                        patience = max(patience, iter * patience_increase)
+                    best_validation_loss = this_validation_loss
+                    best_iter = iter
+                    test_losses = test_model()
+                    test_score = numpy.mean(test_losses, dtype="float64")
+                    print("     epoch %i, minibatch %i/%i, test error of best model %f %%"
+                          % (epoch, minibatch_index + 1, n_train_batches,
+                             test_score * 100.0))
+
+            if patience <= iter:
+                done_looping = True
+                break
+        checkpoint.save(epoch=epoch, patience=patience,
+                        best_validation_loss=best_validation_loss, best_iter=best_iter,
+                        test_score=test_score, done_looping=done_looping, history=history)
     print("Optimization complete with best validation score of %f %%, "
           "on iteration %i, with test performance %f %%"
           % (best_validation_loss * 100.0, best_iter + 1, test_score * 100.0))
@@ -289,9 +329,9 @@ def test_SdA(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.001,
                     {f"layer {i}": (range(len(c)), c) for i, c in enumerate(pretrain_costs)},
                     "epoch", "mean reconstruction cost", "SdA pre-training")
     plot_validation_history(os.path.join(output_folder, "validation_error.png"),
-                            progress["finetune"]["history"], n_train_batches,
-                            "SdA fine-tuning")
-    return pretrain_costs, best_validation_loss, best_iter + 1, test_score, epoch
+                            history, n_train_batches, "SdA fine-tuning")
+    return Result(best_validation_loss=best_validation_loss, best_iter=best_iter + 1,
+                  test_score=test_score, epochs=epoch, costs=pretrain_costs)
 
 
 def main(argv=None):
@@ -300,7 +340,7 @@ def main(argv=None):
                     "then fine-tune it as a classifier with early stopping.")
     parser.add_argument("--finetune-lr", type=positive_float, default=0.1,
                         help="fine-tuning SGD step size (default: %(default)s)")
-    parser.add_argument("--pretraining-epochs", type=positive_int, default=15,
+    parser.add_argument("--pretraining-epochs", type=non_negative_int, default=15,
                         help="pre-training epochs per layer (default: %(default)s)")
     parser.add_argument("--pretrain-lr", type=positive_float, default=0.001,
                         help="pre-training SGD step size (default: %(default)s)")
@@ -322,6 +362,7 @@ def main(argv=None):
     except ValueError as e:
         parser.error(str(e))
     apply_common_arguments(args)
+    install_speedups(enabled=not args.no_speedups)   # faster Numba code, same results
     run_cli(lambda: test_SdA(
         finetune_lr=args.finetune_lr, pretraining_epochs=args.pretraining_epochs,
         pretrain_lr=args.pretrain_lr, training_epochs=args.training_epochs,

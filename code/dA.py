@@ -24,11 +24,11 @@ from PIL import Image
 import pytensor
 import pytensor.tensor as pt
 
-from utils import (ArgumentParser, EpochTimer, add_common_arguments,
-                   apply_common_arguments, check_batch_size, dataset_fingerprint,
-                   load_data, open_checkpoint, plot_curves, positive_float,
-                   positive_int, report_time, run_cli, tile_raster_images, timer,
-                   train_epochs)
+from machinery import (ArgumentParser, Checkpoint, Result, add_common_arguments,
+                       apply_common_arguments, check_batch_size, dataset_fingerprint,
+                       install_speedups, positive_float, positive_int, report_time,
+                       run_cli, save_picture, timer)
+from utils import load_data, plot_curves, tile_raster_images
 
 
 # start-snippet-init
@@ -156,7 +156,7 @@ def test_dA(learning_rate=0.1, training_epochs=15, dataset="mnist.pkl.gz",
         and the checkpoints go.
     corruption_levels: the original trains at 0 % and then 30 %.
     resume: continue from the checkpoints in output_folder.
-    Returns {corruption level: list of the mean cost of each epoch}.
+    Returns a Result whose costs are {corruption level: the mean cost of each epoch}.
     """
     if not learning_rate > 0:
         raise ValueError(f"learning_rate must be positive, got {learning_rate}")
@@ -190,9 +190,8 @@ def test_dA(learning_rate=0.1, training_epochs=15, dataset="mnist.pkl.gz",
                                      givens={x: minibatch})
         # end-snippet-train
 
-        checkpoint = open_checkpoint(
-            output_folder, resume=resume, name=f"checkpoint_corruption_{percent}.npz",
-            required=corruption_level == corruption_levels[0],
+        checkpoint = Checkpoint(
+            output_folder, name=f"checkpoint_corruption_{percent}.npz",
             config=dict(script="dA", corruption_level=corruption_level,
                         learning_rate=learning_rate, training_epochs=training_epochs,
                         batch_size=batch_size, floatX=pytensor.config.floatX,
@@ -201,17 +200,19 @@ def test_dA(learning_rate=0.1, training_epochs=15, dataset="mnist.pkl.gz",
                        "pytensor_rng": pytensor_rng, "numpy_rng": rng})
 
         # start-snippet-epochs
+        # the mean cost of each epoch so far: none for a new run, those of
+        # the checkpoint with --resume (the later models may not have one yet)
+        costs = checkpoint.restore(resume, missing_ok=corruption_level != corruption_levels[0],
+                                   costs=[])
         start_time = timer()
-        epoch_timer = EpochTimer(training_epochs)
-
-        def report(epoch, cost):
-            print("Training epoch %d, cost" % epoch, cost)
-            epoch_timer.tick()
-
-        # every epoch: train_da(i) for each minibatch i, then print the mean
-        # cost and save a checkpoint
-        costs = train_epochs(train_da, n_train_batches, training_epochs,
-                             checkpoint.progress, report, checkpoint)
+        for epoch in range(len(costs), training_epochs):
+            # one pass over the training set, one SGD step per minibatch
+            c = []
+            for batch_index in range(n_train_batches):
+                c.append(train_da(batch_index))
+            costs.append(numpy.mean(c, dtype="float64"))
+            print("Training epoch %d, cost " % epoch, costs[-1])
+            checkpoint.save(costs=costs)
         training_time = timer() - start_time
         # end-snippet-epochs
         label = "no corruption" if percent == 0 else f"{percent}% corruption"
@@ -223,20 +224,20 @@ def test_dA(learning_rate=0.1, training_epochs=15, dataset="mnist.pkl.gz",
         # 28x28 pixels each, 10 to a row, one blank pixel between them
         filters = da.W.get_value(borrow=True).T
         picture = tile_raster_images(filters, (28, 28), (10, 10), tile_spacing=(1, 1))
-        Image.fromarray(picture).save(
-            os.path.join(output_folder, f"filters_corruption_{percent}.png"))
+        save_picture(os.path.join(output_folder, f"filters_corruption_{percent}.png"),
+                     Image.fromarray(picture))
         # end-snippet-filters
 
     plot_curves(os.path.join(output_folder, "training_cost.png"),
                 {f"{round(level * 100)} % corruption": (range(len(c)), c)
                  for level, c in all_costs.items()},
                 "epoch", "mean reconstruction cost", "Denoising autoencoders on MNIST")
-    return all_costs
+    return Result(epochs=training_epochs, costs=all_costs)
 
 
 def main(argv=None):
     parser = ArgumentParser(
-        description="Train denoising autoencoders on MNIST at 0 %% and 30 %% corruption "
+        description="Train denoising autoencoders on MNIST at 0 % and 30 % corruption "
                     "and draw their filters.")
     parser.add_argument("--learning-rate", type=positive_float, default=0.1,
                         help="SGD step size (default: %(default)s)")
@@ -247,6 +248,7 @@ def main(argv=None):
     add_common_arguments(parser, output_folder="dA_plots")
     args = parser.parse_args(argv)
     apply_common_arguments(args)
+    install_speedups(enabled=not args.no_speedups)   # faster Numba code, same results
     run_cli(lambda: test_dA(
         learning_rate=args.learning_rate, training_epochs=args.training_epochs,
         dataset=args.dataset, batch_size=args.batch_size,

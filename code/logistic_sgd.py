@@ -21,10 +21,11 @@ import numpy
 import pytensor
 import pytensor.tensor as pt
 
-from utils import (ArgumentParser, add_common_arguments, apply_common_arguments,
-                   check_batch_size, dataset_fingerprint, load_data, open_checkpoint,
-                   plot_validation_history, positive_float, positive_int, run_cli,
-                   timer, train_with_early_stopping)
+from machinery import (ArgumentParser, Checkpoint, Result, add_common_arguments,
+                       apply_common_arguments, check_batch_size, dataset_fingerprint,
+                       install_speedups, positive_float, positive_int, run_cli, save_arrays,
+                       timer)
+from utils import load_data, plot_validation_history
 
 
 # start-snippet-model
@@ -82,13 +83,6 @@ class LogisticRegression(object):
     # end-snippet-errors
 
 
-def save_model(classifier, path):
-    """Write W and b as a plain .npz (no pickled objects), atomically."""
-    tmp = path + ".tmp.npz"
-    numpy.savez(tmp, W=classifier.W.get_value(), b=classifier.b.get_value())
-    os.replace(tmp, path)
-
-
 def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
                            dataset="mnist.pkl.gz", batch_size=600,
                            output_folder="logistic_sgd_out", resume=False):
@@ -100,7 +94,7 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
     batch_size: examples per minibatch (the last partial batch is dropped).
     output_folder: where best_model.npz and the checkpoint are written.
     resume: continue from the checkpoint in output_folder.
-    Returns (best validation error, its test error, epochs run).
+    Returns a Result (best validation error, its test error, epochs run).
     """
     if not learning_rate > 0:
         raise ValueError(f"learning_rate must be positive, got {learning_rate}")
@@ -153,41 +147,80 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
         givens={x: batch(train_set_x), y: batch(train_set_y)})
     # end-snippet-functions
 
-    checkpoint = open_checkpoint(
-        output_folder, resume=resume,
+    checkpoint = Checkpoint(
+        output_folder, variables={"W": classifier.W, "b": classifier.b},
         config=dict(script="logistic_sgd", learning_rate=learning_rate, n_epochs=n_epochs,
                     batch_size=batch_size, floatX=pytensor.config.floatX,
-                    **dataset_fingerprint(dataset, datasets)),
-        variables={"W": classifier.W, "b": classifier.b})
-
-    print("... training the model")
+                    **dataset_fingerprint(dataset, datasets)))
     model_path = os.path.join(output_folder, "best_model.npz")
-    # when resuming, count only the epochs this process runs
-    first_epoch = checkpoint.progress.get("epoch", 1)
-    already_done = checkpoint.progress.get("done", False)
+
+    # start-snippet-training
+    print("... training the model")
+    # Early stopping: train while the validation error keeps improving.
+    patience = 5000                # look at this many minibatches whatever happens
+    patience_increase = 2          # after a clear improvement, wait this many times longer
+    improvement_threshold = 0.995  # clear: at least 0.5 % below the best error so far
+    # check the validation set once per epoch, or more often if patience is short
+    validation_frequency = min(n_train_batches, patience // 2)
+
+    # where a new run starts; --resume takes them from the checkpoint instead
+    (epoch, patience, best_validation_loss, test_score, done_looping,
+     history) = checkpoint.restore(resume, epoch=0, patience=patience,
+                                   best_validation_loss=numpy.inf, test_score=0.0,
+                                   done_looping=False, history=[])
+    first_epoch = epoch
     start_time = timer()
-    best_validation_loss, _, test_score, epoch = train_with_early_stopping(
-        train_model,
-        lambda: [validate_model(i) for i in range(n_valid_batches)],
-        lambda: [test_model(i) for i in range(n_test_batches)],
-        n_train_batches, n_epochs,
-        patience=5000,   # look at this many minibatches regardless
-        on_new_best=lambda: save_model(classifier, model_path),
-        checkpoint=checkpoint)
+    while epoch < n_epochs and not done_looping:
+        epoch = epoch + 1
+        for minibatch_index in range(n_train_batches):
+            minibatch_avg_cost = train_model(minibatch_index)
+            # iterations are minibatches seen, counted from 0 across epochs
+            iter = (epoch - 1) * n_train_batches + minibatch_index
+
+            if (iter + 1) % validation_frequency == 0:
+                validation_losses = [validate_model(i) for i in range(n_valid_batches)]
+                this_validation_loss = numpy.mean(validation_losses, dtype="float64")
+                history.append((iter + 1, this_validation_loss))
+                print("epoch %i, minibatch %i/%i, validation error %f %%"
+                      % (epoch, minibatch_index + 1, n_train_batches,
+                         this_validation_loss * 100.0))
+
+                if this_validation_loss < best_validation_loss:
+                    # a clear improvement earns more patience
+                    if this_validation_loss < best_validation_loss * improvement_threshold:
+                        patience = max(patience, iter * patience_increase)
+                    best_validation_loss = this_validation_loss
+                    # the test set is only ever scored for the best model so far
+                    test_losses = [test_model(i) for i in range(n_test_batches)]
+                    test_score = numpy.mean(test_losses, dtype="float64")
+                    print("     epoch %i, minibatch %i/%i, test error of best model %f %%"
+                          % (epoch, minibatch_index + 1, n_train_batches,
+                             test_score * 100.0))
+                    # as plain arrays, where the original pickled the classifier
+                    save_arrays(model_path, W=classifier.W.get_value(),
+                                b=classifier.b.get_value())
+
+            if patience <= iter:
+                done_looping = True
+                break
+        checkpoint.save(epoch=epoch, patience=patience,
+                        best_validation_loss=best_validation_loss, test_score=test_score,
+                        done_looping=done_looping, history=history)
     end_time = timer()
+    # end-snippet-training
 
     print("Optimization complete with best validation score of %f %%,"
           "with test performance %f %%"
           % (best_validation_loss * 100.0, test_score * 100.0))
-    epochs_run_here = 0 if already_done else epoch - first_epoch + 1
+    # when resuming, only the epochs this process ran count for the speed
     print("The code run for %d epochs, with %f epochs/sec"
-          % (epoch, 1.0 * epochs_run_here / (end_time - start_time)))
+          % (epoch, 1.0 * (epoch - first_epoch) / (end_time - start_time)))
     print("The code for file " + os.path.basename(__file__)
           + " ran for %.1fs" % (end_time - start_time), file=sys.stderr)
     plot_validation_history(os.path.join(output_folder, "validation_error.png"),
-                            checkpoint.progress["history"], n_train_batches,
-                            "Logistic regression on MNIST")
-    return best_validation_loss, test_score, epoch
+                            history, n_train_batches, "Logistic regression on MNIST")
+    return Result(best_validation_loss=best_validation_loss, test_score=test_score,
+                  epochs=epoch)
 
 
 # start-snippet-predict
@@ -229,6 +262,7 @@ def main(argv=None):
     add_common_arguments(parser, output_folder="logistic_sgd_out")
     args = parser.parse_args(argv)
     apply_common_arguments(args)
+    install_speedups(enabled=not args.no_speedups)   # faster Numba code, same results
 
     def run():
         if not args.predict:

@@ -1,6 +1,8 @@
 """Make the scripts in code/ importable, and share small slices of MNIST."""
 import os
+import subprocess
 import sys
+import time
 
 import numpy
 import pytest
@@ -21,6 +23,18 @@ def _floatx_float64():
     pytensor.config.floatX = "float64"
     yield
     pytensor.config.floatX = "float64"
+
+
+@pytest.fixture(autouse=True)
+def _speedups_stay_as_they_were():
+    """A test that calls a script's main() installs the speed-ups in this
+    process, as a user's run would; take them out again afterwards, so that
+    the tests after it see stock PyTensor (test_speedups.py keeps its own)."""
+    import numba_speedups
+    before = numba_speedups.installed()
+    yield
+    if not before:
+        numba_speedups.uninstall()
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +71,49 @@ def write_idx_folder(folder, splits, n_train=600, n_valid=120, n_test=100):
 def small_mnist(tmp_path_factory, mnist):
     """600 train, 120 valid (a sixth of 720) and 100 test images."""
     return write_idx_folder(tmp_path_factory.mktemp("small_mnist"), mnist)
+
+
+# each script's small slice, as the kill tests and the speed-up tests run it
+SLICE_ARGS = {
+    "logistic_sgd.py": ["--n-epochs", "30", "--batch-size", "20"],
+    "mlp.py": ["--n-epochs", "6", "--batch-size", "20", "--n-hidden", "40"],
+    "dA.py": ["--training-epochs", "3", "--batch-size", "20"],
+    "SdA.py": ["--pretraining-epochs", "2", "--training-epochs", "3", "--batch-size", "10",
+               "--hidden-layers-sizes", "60", "40", "--corruption-levels", "0.1", "0.2"],
+}
+
+
+def command(script, dataset, folder, *extra):
+    return [sys.executable, os.path.join(CODE, script), "--dataset", dataset,
+            "--output-folder", str(folder), "--floatX", "float64",
+            *SLICE_ARGS[script], *extra]
+
+
+def figures(stdout):
+    """The lines that carry results (not '... doing X' progress, not speed)."""
+    return [line for line in stdout.splitlines()
+            if line and not line.startswith("...") and "epochs/sec" not in line]
+
+
+def run(cmd, **kwargs):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def uninterrupted(small_mnist, tmp_path_factory):
+    """script -> (its figures, its output folder, seconds, the finished process)
+    of one uninterrupted run of its slice, with the speed-ups installed."""
+    results = {}
+
+    def get(script):
+        if script not in results:
+            folder = tmp_path_factory.mktemp("full_" + script.replace(".", "_"))
+            start = time.time()
+            done = run(command(script, small_mnist, folder))
+            assert done.returncode == 0, done.stderr
+            results[script] = (figures(done.stdout), folder, time.time() - start, done)
+        return results[script]
+    return get
 
 
 def check_gradients(cost, params, inputs, values, n_coords=6, eps=1e-6, seed=0):

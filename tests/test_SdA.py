@@ -130,9 +130,10 @@ def _run_slice(small_mnist, folder):
 def test_test_SdA_runs_on_a_slice_and_repeats(small_mnist, tmp_path, capsys):
     first = _run_slice(small_mnist, tmp_path / "a")
     printed = capsys.readouterr().out
-    pretrain_costs, best_valid, best_iter, test_score, epochs = first
+    pretrain_costs, best_valid, best_iter = first.costs, first.best_validation_loss, first.best_iter
+    test_score, epochs = first.test_score, first.epochs
     assert [len(c) for c in pretrain_costs] == [1, 1]
-    assert "Pre-training layer 1, epoch 0, cost %s" % pretrain_costs[1][0] in printed
+    assert "Pre-training layer 1, epoch 0, cost %f" % pretrain_costs[1][0] in printed
     assert epochs == 2 and best_iter in (60, 120)
     assert ("Optimization complete with best validation score of %f %%, on iteration %i, "
             "with test performance %f %%" % (best_valid * 100, best_iter, test_score * 100)

@@ -15,7 +15,8 @@ FLAGS = {
     "SdA.py": ["--finetune-lr", "--pretraining-epochs", "--pretrain-lr", "--training-epochs",
                "--batch-size", "--hidden-layers-sizes", "--corruption-levels"],
 }
-COMMON = ["--dataset", "--output-folder", "--mode", "--floatX"]
+COMMON = ["--dataset", "--output-folder", "--mode", "--floatX", "--resume", "--no-speedups",
+          "--quiet"]
 
 BAD = [
     ("logistic_sgd.py", ["--learning-rate", "-1"], "--learning-rate"),

@@ -83,8 +83,9 @@ def test_cost_falls_on_a_small_subset(mnist):
 
 def test_trains_saves_and_predicts_on_a_slice(small_mnist, tmp_path, capsys):
     out = str(tmp_path / "out")
-    best_valid, test_score, epochs = logistic_sgd.sgd_optimization_mnist(
+    result = logistic_sgd.sgd_optimization_mnist(
         n_epochs=3, dataset=small_mnist, batch_size=100, output_folder=out)
+    best_valid, test_score, epochs = result.best_validation_loss, result.test_score, result.epochs
     printed = capsys.readouterr().out
     assert epochs == 3
     assert printed.count("validation error") == 3   # 6 batches/epoch, validated each epoch

@@ -68,9 +68,10 @@ def test_mlp_cost_gradients_match_finite_differences():
 
 
 def test_test_mlp_runs_on_a_slice(small_mnist, tmp_path, capsys):
-    best_valid, best_iter, test_score, epochs = mlp.test_mlp(
-        n_epochs=1, dataset=small_mnist, batch_size=20, n_hidden=50,
-        output_folder=str(tmp_path))
+    result = mlp.test_mlp(n_epochs=1, dataset=small_mnist, batch_size=20, n_hidden=50,
+                          output_folder=str(tmp_path))
+    best_valid, best_iter, test_score, epochs, costs = result
+    assert costs is None
     printed = capsys.readouterr().out
     assert epochs == 1 and best_iter == 30          # 600 / 20 minibatches
     assert ("Optimization complete. Best validation score of %f %% obtained at "

@@ -1,5 +1,7 @@
-"""The speed fixes of code/numba_fixes.py: active, and computing what the
-graphs say (checked against NumPy), in the default (Numba) mode."""
+"""The speed-ups of numba_speedups/: installed on request, computing what the
+graphs say (checked against NumPy) in the default (Numba) mode, and gone
+again after uninstall(). Installing them is global to the process, so this
+module installs them for its own tests and takes them out at its end."""
 import numpy
 import pytest
 
@@ -12,8 +14,9 @@ from pytensor.tensor.basic import Alloc
 from pytensor.tensor.elemwise import CAReduce, DimShuffle
 from pytensor.tensor.math import Argmax
 
-import numba_fixes
-import utils  # noqa: F401  (importing utils is what installs the fixes)
+import numba_speedups
+import utils
+from numba_speedups import fused_backprop, numpy_blas
 
 FLOATS = ["float32", "float64"]
 
@@ -26,12 +29,20 @@ def nodes_of(fn, op_type):
     return [node for node in fn.maker.fgraph.toposort() if isinstance(node.op, op_type)]
 
 
-def test_the_fixes_are_installed():
-    assert numba_fixes.AVAILABLE
-    for op_type in (DimShuffle, Dot22, Gemm, numba_fixes.GemmAndBackprop, CAReduce, Alloc,
+@pytest.fixture(scope="module", autouse=True)
+def speedups():
+    assert not numba_speedups.installed()
+    assert numba_speedups.install()
+    yield
+    numba_speedups.uninstall()
+
+
+def test_the_speedups_are_installed():
+    assert numba_speedups.installed()
+    for op_type in (DimShuffle, Dot22, Gemm, fused_backprop.GemmAndBackprop, CAReduce, Alloc,
                     Argmax):
-        assert numba_funcify.dispatch(op_type).__module__ == "numba_fixes", op_type
-    assert numba_funcify_and_cache_key.dispatch(Softplus).__module__ == "numba_fixes"
+        assert numba_funcify.dispatch(op_type).__module__.startswith("numba_speedups."), op_type
+    assert numba_funcify_and_cache_key.dispatch(Softplus).__module__ == "numba_speedups.softplus"
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -123,7 +134,7 @@ def test_update_and_backprop_in_one_pass(dtype, batch):
     lr = numpy.asarray(0.1, dtype=dtype)
     step = pytensor.function([x, delta], pt.dot(delta, W.T),
                              updates=[(W, W - lr * pt.dot(x.T, delta))])
-    assert len(nodes_of(step, numba_fixes.GemmAndBackprop)) == 1
+    assert len(nodes_of(step, fused_backprop.GemmAndBackprop)) == 1
     assert not nodes_of(step, Gemm) and not nodes_of(step, Dot22)
 
     xs = rng.standard_normal((batch, 6)).astype(dtype)
@@ -183,7 +194,7 @@ def test_the_tutorial_steps_update_in_place(mnist):
     train_fn, _, _ = sda.build_finetune_functions([split] * 3, 1, 0.1)
     [gemm] = nodes_of(train_fn, Gemm)
     assert gemm.op.inplace and gemm.inputs[0] is sda.sigmoid_layers[0].W
-    fused = nodes_of(train_fn, numba_fixes.GemmAndBackprop)
+    fused = nodes_of(train_fn, fused_backprop.GemmAndBackprop)
     assert {node.inputs[0] for node in fused} == {sda.sigmoid_layers[1].W, sda.logLayer.W}
     # one step by hand in NumPy, from the same weights, on example 0
     W = [layer.W.get_value() for layer in sda.sigmoid_layers] + [sda.logLayer.W.get_value()]
@@ -209,7 +220,7 @@ def test_products_use_numpys_blas_for_every_layout():
     """NumPy's wheel brings an OpenBLAS and the products call it, gemm or, for
     a row or a column, gemv; whatever the layout of the factors (rows,
     columns, neither) and of z, Gemm and Dot22 give what NumPy gives."""
-    assert numba_fixes.NUMPY_BLAS is not None
+    assert numpy_blas.PATH is not None and numpy_blas.gemm_into is numpy_blas.gemm_by_blas
     rng = numpy.random.default_rng(6)
     big = rng.standard_normal((12, 14))
     z, x, y = pt.matrix("z"), pt.matrix("x"), pt.matrix("y")
@@ -281,7 +292,8 @@ def layouts(matrix):
 def pytensors_own_reduction(node):
     """PyTensor's own Numba code for a reduction node, callable from Python."""
     import numba
-    kernel, _ = numba_fixes.general_careduce(node.op, node)
+    from pytensor.link.numba.dispatch.elemwise import numba_funcify_CAReduce
+    kernel, _ = numba_funcify_CAReduce(node.op, node)
 
     @numba.njit
     def call(*args):
@@ -360,10 +372,11 @@ import glob, sys
 real_glob = glob.glob
 glob.glob = lambda pattern, *args, **kwargs: (
     [] if "openblas" in pattern else real_glob(pattern, *args, **kwargs))
-sys.path.insert(0, sys.argv[1])
-import numba_fixes
+import numba_speedups
+from numba_speedups import numpy_blas
+assert numba_speedups.install()
 glob.glob = real_glob
-assert numba_fixes.AVAILABLE and numba_fixes.NUMPY_BLAS is None
+assert numpy_blas.PATH is None and numpy_blas.gemm_into is numpy_blas.gemm_by_numba
 import numpy, pytensor, pytensor.tensor as pt
 from pytensor.tensor.blas import Gemm
 rng = numpy.random.default_rng(8)
@@ -380,7 +393,7 @@ print("products checked")
 
 def test_without_numpys_blas_the_products_use_np_dot():
     """A NumPy without an OpenBLAS of its own (conda, a system build): the
-    fixes still load, and the products go through np.dot, correctly."""
+    speed-ups still install, and the products go through np.dot, correctly."""
     import subprocess
     import sys
     from conftest import CODE
@@ -392,11 +405,12 @@ def test_without_numpys_blas_the_products_use_np_dot():
 
 OPT_LEVEL = """
 import sys
-sys.path.insert(0, sys.argv[1])
-import numba_fixes
+import os
+import numba_speedups
+assert numba_speedups.install()
 from numba.core import config
 config.reload_config()   # what Numba does before each compile
-print(int(config.OPT))
+print(int(config.OPT), os.environ.get("NUMBA_OPT"))
 """
 
 
@@ -412,4 +426,7 @@ def test_llvm_runs_at_O2_unless_the_user_chose_a_level(users_setting, expected):
     done = subprocess.run([sys.executable, "-c", OPT_LEVEL, CODE], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert int(done.stdout.split()[-1]) == expected
+    level, environment = done.stdout.split()
+    assert int(level) == expected
+    # set in Numba's config, not in the environment children inherit
+    assert environment == str(users_setting)
