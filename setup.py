@@ -22,6 +22,8 @@ setup(
         "numpy>=2.4,<2.5",
         "pillow>=13.0,<13.1",
         "matplotlib>=3.11,<3.12",
+        # logistic_cg.py's optimiser; PyTensor depends on it already
+        "scipy>=1.17,<1.18",
     ],
     extras_require={
         "test": ["pytest>=9.2,<9.3", "hypothesis>=6.170,<7"],

@@ -339,22 +339,22 @@ def main(argv=None):
         description="Pre-train a stacked denoising autoencoder on MNIST layer by layer, "
                     "then fine-tune it as a classifier with early stopping.")
     parser.add_argument("--finetune-lr", type=positive_float, default=0.1,
-                        help="fine-tuning SGD step size (default: %(default)s)")
+                        help="fine-tuning SGD step size")
     parser.add_argument("--pretraining-epochs", type=non_negative_int, default=15,
-                        help="pre-training epochs per layer (default: %(default)s)")
+                        help="pre-training epochs per layer")
     parser.add_argument("--pretrain-lr", type=positive_float, default=0.001,
-                        help="pre-training SGD step size (default: %(default)s)")
+                        help="pre-training SGD step size")
     parser.add_argument("--training-epochs", type=positive_int, default=1000,
-                        help="at most this many fine-tuning epochs (default: %(default)s)")
+                        help="at most this many fine-tuning epochs")
     parser.add_argument("--batch-size", type=positive_int, default=1,
-                        help="examples per minibatch (default: %(default)s)")
+                        help="examples per minibatch")
     parser.add_argument("--hidden-layers-sizes", type=positive_int, nargs="+",
                         default=[1000, 1000, 1000],
-                        help="units per hidden layer (default: %(default)s)")
+                        help="units per hidden layer")
     parser.add_argument("--corruption-levels", type=float, nargs="+",
                         default=[0.1, 0.2, 0.3],
                         help="corruption of each layer's input in pre-training, "
-                             "in [0, 1) (default: %(default)s)")
+                             "in [0, 1)")
     add_common_arguments(parser, output_folder="SdA_out")
     args = parser.parse_args(argv)
     try:

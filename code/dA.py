@@ -239,12 +239,11 @@ def main(argv=None):
     parser = ArgumentParser(
         description="Train denoising autoencoders on MNIST at 0 % and 30 % corruption "
                     "and draw their filters.")
-    parser.add_argument("--learning-rate", type=positive_float, default=0.1,
-                        help="SGD step size (default: %(default)s)")
+    parser.add_argument("--learning-rate", type=positive_float, default=0.1, help="SGD step size")
     parser.add_argument("--training-epochs", type=positive_int, default=15,
-                        help="epochs per model (default: %(default)s)")
+                        help="epochs per model")
     parser.add_argument("--batch-size", type=positive_int, default=20,
-                        help="examples per minibatch (default: %(default)s)")
+                        help="examples per minibatch")
     add_common_arguments(parser, output_folder="dA_plots")
     args = parser.parse_args(argv)
     apply_common_arguments(args)

@@ -251,12 +251,11 @@ def main(argv=None):
     parser = ArgumentParser(
         description="Train logistic regression on MNIST with minibatch SGD and "
                     "early stopping, then label ten test images with the best model.")
-    parser.add_argument("--learning-rate", type=positive_float, default=0.13,
-                        help="SGD step size (default: %(default)s)")
+    parser.add_argument("--learning-rate", type=positive_float, default=0.13, help="SGD step size")
     parser.add_argument("--n-epochs", type=positive_int, default=1000,
-                        help="at most this many epochs (default: %(default)s)")
+                        help="at most this many epochs")
     parser.add_argument("--batch-size", type=positive_int, default=600,
-                        help="examples per minibatch (default: %(default)s)")
+                        help="examples per minibatch")
     parser.add_argument("--predict", action="store_true",
                         help="skip training: load the saved best model and predict")
     add_common_arguments(parser, output_folder="logistic_sgd_out")

@@ -273,7 +273,12 @@ def install_speedups(enabled=True):
 # ---------------------------------------------------------------------------
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a bad value gets one line on stderr, not the whole usage."""
+    """argparse, but a bad value gets one line on stderr, not the whole usage,
+    and --help shows every flag's default."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(**kwargs)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
@@ -314,21 +319,22 @@ def non_negative_float(text):
     return value
 
 
-def add_common_arguments(parser, output_folder):
+def add_common_arguments(parser, output_folder, resume=True):
     parser.add_argument("--dataset", default="mnist.pkl.gz",
                         help="MNIST to use: a classic mnist.pkl.gz, a folder of IDX files, "
                              "or the default name for the bundled copy in data/mnist")
     parser.add_argument("--output-folder", default=output_folder,
-                        help="where the outputs go (default: %(default)s)")
+                        help="where the outputs go")
     parser.add_argument("--mode", default=None,
                         help="PyTensor compilation mode, e.g. FAST_RUN (Numba), NUMBA, C, "
-                             "FAST_COMPILE, JAX (default: PyTensor's own)")
+                             "FAST_COMPILE, JAX; None is PyTensor's own default")
     parser.add_argument("--floatX", default="float32", choices=["float32", "float64"],
                         help="PyTensor's float type for data and parameters "
-                             "(default: %(default)s, as the published runs)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from the checkpoint in the output folder "
-                             "(one is saved after every epoch)")
+                             "(float32 as the published runs)")
+    if resume:
+        parser.add_argument("--resume", action="store_true",
+                            help="continue from the checkpoint in the output folder "
+                                 "(one is saved after every epoch)")
     parser.add_argument("--no-speedups", action="store_true",
                         help="run on stock PyTensor, without numba_speedups/ "
                              "(as DLT_SPEEDUPS=0 does)")

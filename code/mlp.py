@@ -229,18 +229,16 @@ def main(argv=None):
     parser = ArgumentParser(
         description="Train a one-hidden-layer perceptron on MNIST with minibatch SGD, "
                     "L1/L2 penalties and early stopping.")
-    parser.add_argument("--learning-rate", type=positive_float, default=0.01,
-                        help="SGD step size (default: %(default)s)")
+    parser.add_argument("--learning-rate", type=positive_float, default=0.01, help="SGD step size")
     parser.add_argument("--L1-reg", type=non_negative_float, default=0.00,
-                        help="weight of the L1 penalty (default: %(default)s)")
+                        help="weight of the L1 penalty")
     parser.add_argument("--L2-reg", type=non_negative_float, default=0.0001,
-                        help="weight of the squared L2 penalty (default: %(default)s)")
+                        help="weight of the squared L2 penalty")
     parser.add_argument("--n-epochs", type=positive_int, default=1000,
-                        help="at most this many epochs (default: %(default)s)")
+                        help="at most this many epochs")
     parser.add_argument("--batch-size", type=positive_int, default=20,
-                        help="examples per minibatch (default: %(default)s)")
-    parser.add_argument("--n-hidden", type=positive_int, default=500,
-                        help="hidden units (default: %(default)s)")
+                        help="examples per minibatch")
+    parser.add_argument("--n-hidden", type=positive_int, default=500, help="hidden units")
     add_common_arguments(parser, output_folder="mlp_out")
     args = parser.parse_args(argv)
     apply_common_arguments(args)

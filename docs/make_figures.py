@@ -25,8 +25,9 @@ FIGURES = os.path.join(HERE, "_static", "figures")
 RUNS = os.path.join(HERE, "runs")
 
 VALIDATION = re.compile(r"^epoch (\d+), minibatch (\d+)/(\d+), validation error ([\d.]+) %")
-DA_COST = re.compile(r"^Training epoch (\d+), cost (\S+)")
-PRETRAIN_COST = re.compile(r"^Pre-training layer (\d+), epoch (\d+), cost (\S+)")
+CG_VALIDATION = re.compile(r"^validation error ([\d.]+) %")
+DA_COST = re.compile(r"^Training epoch (\d+), cost\s+(\S+)")
+PRETRAIN_COST = re.compile(r"^Pre-training layer (\d+), epoch (\d+), cost\s+(\S+)")
 
 
 def read_log(name):
@@ -87,6 +88,16 @@ def main():
         if lines and validation_curve(lines)[0]:
             utils.plot_curves(os.path.join(FIGURES, out), {"validation": validation_curve(lines)},
                               "epoch", "validation error (%)", title + " on MNIST")
+
+    sgd, cg = read_log("logistic_sgd.log"), read_log("logistic_cg.log")
+    if sgd and cg:
+        cg_errors = [float(m.group(1)) for m in map(CG_VALIDATION.match, cg) if m]
+        utils.plot_curves(os.path.join(FIGURES, "logistic_sgd_and_cg.png"),
+                          {"minibatch SGD, per epoch": validation_curve(sgd),
+                           "conjugate gradient, per iteration":
+                               (list(range(1, len(cg_errors) + 1)), cg_errors)},
+                          "epoch (SGD) or iteration (CG)", "validation error (%)",
+                          "Logistic regression: SGD and conjugate gradient")
 
     lines = read_log("dA.log")
     if lines:

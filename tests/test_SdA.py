@@ -32,6 +32,17 @@ def test_layers_share_weights_with_their_autoencoders():
     assert len({id(da.pytensor_rng) for da in sda.dA_layers}) == 3
 
 
+def test_the_documented_call_works():
+    """The original's tutorial builds its SdA this way, with the constructor's
+    two default corruption levels for three layers: the levels are those
+    given to pre-training, not the constructor's."""
+    sda = SdA(numpy_rng=numpy.random.RandomState(89677), n_ins=28 * 28,
+              hidden_layers_sizes=[1000, 1000, 1000], n_outs=10)
+    assert sda.n_layers == 3 and len(sda.dA_layers) == 3
+    assert [layer.W.get_value().shape for layer in sda.sigmoid_layers] == [
+        (784, 1000), (1000, 1000), (1000, 1000)]
+
+
 def test_initial_weights_are_the_originals():
     sda = _sda(sizes=(8, 6))
     rng = numpy.random.RandomState(89677)

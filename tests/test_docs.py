@@ -33,7 +33,8 @@ def test_chapters_exist_and_include_code():
                  "utilities.md", "theano_to_pytensor.md", "results.md"):
         assert name in names
     included = {os.path.basename(path) for _, path, _ in includes()}
-    assert {"logistic_sgd.py", "mlp.py", "dA.py", "SdA.py", "utils.py"} <= included
+    assert {"logistic_sgd.py", "logistic_cg.py", "mlp.py", "dA.py", "SdA.py",
+            "utils.py"} <= included
 
 
 def test_every_included_marker_exists_once_in_its_script():
