@@ -20,6 +20,7 @@ import scipy.optimize
 import pytensor
 import pytensor.tensor as pt
 
+import logistic_sgd
 from machinery import (ArgumentParser, Result, add_common_arguments, apply_common_arguments,
                        check_batch_size, install_speedups, positive_int, run_cli,
                        save_arrays, timer)
@@ -27,8 +28,11 @@ from utils import load_data, plot_curves
 
 
 # start-snippet-model
-class LogisticRegression(object):
-    """A softmax layer whose W and b live in one parameter vector, theta."""
+class LogisticRegression(logistic_sgd.LogisticRegression):
+    """A softmax layer whose W and b live in one parameter vector, theta.
+
+    The cost and the error rate are those of logistic_sgd.LogisticRegression.
+    """
 
     def __init__(self, input, n_in, n_out):
         """
@@ -48,21 +52,9 @@ class LogisticRegression(object):
         # one row of class probabilities per example (axis=-1: per row)
         self.p_y_given_x = pt.special.softmax(pt.dot(input, self.W) + self.b, axis=-1)
         self.y_pred = pt.argmax(self.p_y_given_x, axis=-1)
+        self.params = [self.theta]
         self.input = input
 # end-snippet-model
-
-    def negative_log_likelihood(self, y):
-        """Mean over the minibatch of -log P(Y = y_i | x_i)."""
-        return -pt.mean(pt.log(self.p_y_given_x)[pt.arange(y.shape[0]), y])
-
-    def errors(self, y):
-        """Fraction of the minibatch that is misclassified."""
-        if y.ndim != self.y_pred.ndim:
-            raise TypeError("y should have the same shape as self.y_pred",
-                            ("y", y.type, "y_pred", self.y_pred.type))
-        if not y.dtype.startswith("int"):
-            raise NotImplementedError(f"y must hold integer labels, not {y.dtype}")
-        return pt.mean(pt.neq(self.y_pred, y))
 
 
 def cg_optimization_mnist(n_epochs=50, mnist_pkl_gz="mnist.pkl.gz",
