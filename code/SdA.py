@@ -35,10 +35,11 @@ import pytensor.tensor as pt
 from dA import check_corruption_level, dA
 from logistic_sgd import LogisticRegression
 from mlp import HiddenLayer
-from machinery import (ArgumentParser, Checkpoint, Result, add_common_arguments,
-                       apply_common_arguments, check_batch_size, dataset_fingerprint,
-                       install_speedups, non_negative_int, positive_float, positive_int,
-                       report_time, run_cli, timer)
+from machinery import (SPLITS, ArgumentParser, Checkpoint, Result, add_common_arguments,
+                       apply_common_arguments, check_batch_size, check_model_size,
+                       dataset_fingerprint, install_speedups, non_negative_int,
+                       positive_float, positive_int, report_time, run_cli, split_sizes,
+                       timer)
 from utils import load_data, plot_curves, plot_validation_history
 
 # examples scored per call when measuring validation and test errors
@@ -223,7 +224,7 @@ def test_SdA(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.001,
     check_layers(hidden_layers_sizes, corruption_levels)
     datasets = load_data(dataset)
     train_set_x, train_set_y = datasets[0]
-    check_batch_size(batch_size, train_set_x.get_value(borrow=True).shape[0])
+    check_batch_size(batch_size, split_sizes(datasets), SPLITS)
     n_train_batches = train_set_x.get_value(borrow=True).shape[0] // batch_size
     os.makedirs(output_folder, exist_ok=True)
 
@@ -361,6 +362,8 @@ def main(argv=None):
         check_layers(args.hidden_layers_sizes, args.corruption_levels)
     except ValueError as e:
         parser.error(str(e))
+    sizes = [28 * 28] + args.hidden_layers_sizes + [10]
+    check_model_size(sum(a * b for a, b in zip(sizes, sizes[1:])))
     apply_common_arguments(args)
     install_speedups(enabled=not args.no_speedups)   # faster Numba code, same results
     run_cli(lambda: test_SdA(

@@ -21,9 +21,9 @@ import pytensor
 import pytensor.tensor as pt
 
 import logistic_sgd
-from machinery import (ArgumentParser, Result, add_common_arguments, apply_common_arguments,
-                       check_batch_size, install_speedups, positive_int, run_cli,
-                       save_arrays, timer)
+from machinery import (ArgumentParser, Result, add_common_arguments,
+                       apply_common_arguments, check_batch_size, install_speedups,
+                       positive_int, run_cli, save_arrays, timer)
 from utils import load_data, plot_curves
 
 

@@ -21,10 +21,11 @@ import numpy
 import pytensor
 import pytensor.tensor as pt
 
-from machinery import (ArgumentParser, Checkpoint, Result, add_common_arguments,
+from machinery import (SPLITS, ArgumentParser, Checkpoint, Result, add_common_arguments,
+                       load_arrays,
                        apply_common_arguments, check_batch_size, dataset_fingerprint,
-                       install_speedups, positive_float, positive_int, run_cli, save_arrays,
-                       timer)
+                       install_speedups, positive_float, positive_int, run_cli,
+                       save_arrays, split_sizes, timer)
 from utils import load_data, plot_validation_history
 
 
@@ -105,7 +106,7 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
     train_set_x, train_set_y = datasets[0]
     valid_set_x, valid_set_y = datasets[1]
     test_set_x, test_set_y = datasets[2]
-    check_batch_size(batch_size, train_set_x.get_value(borrow=True).shape[0])
+    check_batch_size(batch_size, split_sizes(datasets), SPLITS)
 
     # whole minibatches only
     n_train_batches = train_set_x.get_value(borrow=True).shape[0] // batch_size
@@ -230,8 +231,8 @@ def predict(output_folder="logistic_sgd_out", dataset="mnist.pkl.gz"):
     if not os.path.exists(model_path):
         raise FileNotFoundError(
             f"{model_path}: no saved model; train first (python code/logistic_sgd.py)")
-    with numpy.load(model_path, allow_pickle=False) as saved:
-        W, b = saved["W"], saved["b"]
+    # checked on the way in: W and b only, of a classifier's shapes, finite
+    W, b = load_arrays(model_path, W=(28 * 28, 10), b=(10,))
 
     x = pt.matrix("x")
     classifier = LogisticRegression(input=x, n_in=W.shape[0], n_out=W.shape[1])

@@ -11,13 +11,20 @@ notes) goes to stderr, so that stdout holds the original's lines only;
 --quiet silences it.
 """
 import argparse
+import datetime
+import fcntl
+import glob
+import importlib.util
 import json
 import math
 import os
 import signal
+import stat
 import sys
 import tempfile
 import timeit
+import warnings
+import zipfile
 from typing import NamedTuple
 
 import numpy
@@ -52,9 +59,23 @@ class TrainingDiverged(Exception):
     """The parameters stopped being finite numbers."""
 
 
+class OutputError(Exception):
+    """The output folder or a file in it cannot be written."""
+
+
+# the loop variables a checkpoint may hold: a run never gets near these
+MAX_COUNT = 2 ** 40          # epochs, iterations, patience
+MAX_LIST_ITEMS = 10 ** 7     # numbers in all the lists (costs, history)
+MAX_TEXT_BYTES = 256 << 20   # a checkpoint's JSON members
+
+
 # ---------------------------------------------------------------------------
 # Checkpoints
 # ---------------------------------------------------------------------------
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def write_atomically(path, write):
     """Call write(file) on a new file beside path, then rename it to path.
@@ -64,17 +85,23 @@ def write_atomically(path, write):
     anything fails; a kill at any moment leaves the old file or the new one.
     """
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
     try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
+                                   suffix=".tmp")
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write it ({e.strerror})") from None
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)   # mkstemp's 0600 is for the name, not the file
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as e:
+        if os.path.lexists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise OutputError(f"{path}: cannot write it ({e.strerror or e})") from None
         raise
     return path
 
@@ -87,6 +114,22 @@ def save_arrays(path, **arrays):
                 f"not saving {path}: {name} holds NaN or infinite values; training "
                 "diverged, the learning rate is probably too large")
     return write_atomically(path, lambda f: numpy.savez(f, **arrays))
+
+
+def load_arrays(path, **shapes):
+    """The arrays of a .npz written by save_arrays, in the order of shapes
+    (name -> expected shape): exactly those members, floats, finite."""
+    values = read_npz(path, {name: 8 * math.prod(shape) + 1024 for name, shape in shapes.items()},
+                      what="saved model")
+    for name, shape in shapes.items():
+        value = values[name]
+        if value.shape != tuple(shape) or value.dtype.kind != "f":
+            raise CheckpointError(f"{path}: {name} is {value.dtype} of shape {value.shape}, "
+                                  f"expected floats of shape {tuple(shape)}")
+        if not numpy.all(numpy.isfinite(value)):
+            raise CheckpointError(f"{path}: {name} holds NaN or infinite values; this model "
+                                  "was saved from a diverged run: train again")
+    return [values[name] for name in shapes]
 
 
 def save_picture(path, image):
@@ -161,36 +204,66 @@ class Checkpoint(object):
         self.state.update(json.loads(json.dumps(state, default=lambda o: o.item())))
         payload["config"] = numpy.array(json.dumps(self.config, sort_keys=True))
         payload["state"] = numpy.array(json.dumps(self.state))
-        # a Ctrl-C or SIGTERM during the write waits until the file is whole
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        try:
-            write_atomically(self.path, lambda f: numpy.savez(f, **payload))
-            _saved.append(self.path)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        self._write(payload)
         now = timer()
         note(f"  ({now - self.last_save:.2f}s since the last checkpoint; saved {self.path})")
         self.last_save = now
 
-    def _load(self, start):
+    def _write(self, payload):
+        # a Ctrl-C or SIGTERM during the write waits until the file is whole
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
-            with numpy.load(self.path, allow_pickle=False) as data:
-                saved_config = json.loads(str(data["config"]))
-                if saved_config != self.config:
-                    diff = sorted(k for k in set(saved_config) | set(self.config)
-                                  if saved_config.get(k) != self.config.get(k))
-                    raise CheckpointError(
-                        f"{self.path} was written by another configuration ("
-                        + ", ".join(f"{k}: saved {saved_config.get(k)!r}, now "
-                                    f"{self.config.get(k)!r}" for k in diff)
-                        + "); use another --output-folder or start without --resume")
-                values = {key: data[key] for key in data.files}
-            state = json.loads(str(values["state"]))
-            for name, value in start.items():
-                if name in state and type(state[name]) is not type(value) and not (
-                        isinstance(value, float) and type(state[name]) is int):
-                    raise CheckpointError(f"{self.path}: {name} should be a "
-                                          f"{type(value).__name__}, found {state[name]!r}")
+            write_atomically(self.path, lambda f: numpy.savez(f, **payload))
+            self._payload = payload
+            if self not in _saved:
+                _saved.append(self)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+    def finish(self):
+        """Mark the checkpoint as the end of a finished run (run_cli does,
+        after the training returned), so that a new run may replace it."""
+        payload = dict(self._payload)
+        payload["state"] = numpy.array(json.dumps(dict(self.state, finished=True)))
+        self._write(payload)
+
+    def _load(self, start):
+        expected = {"config": MAX_TEXT_BYTES, "state": MAX_TEXT_BYTES}
+        for name, var in self.variables.items():
+            if isinstance(var, numpy.random.RandomState):
+                expected["rng/" + name] = 1 << 16
+                expected["rngkey/" + name] = 624 * 4 + 1024
+            elif _is_generator(var):
+                expected["rng/" + name] = 1 << 16
+            else:
+                value = var.get_value(borrow=True)
+                expected["var/" + name] = value.size * 8 + 1024
+        # the settings first: another run's checkpoint is named as such
+        head = read_npz(self.path, expected, what="checkpoint", only=("config", "state"))
+        try:
+            saved_config = json.loads(str(head["config"]))
+            state = json.loads(str(head["state"]))
+        except (ValueError, TypeError) as e:
+            raise CheckpointError(f"{self.path}: damaged checkpoint ({e})") from None
+        if saved_config != self.config:
+            diff = sorted(k for k in set(saved_config) | set(self.config)
+                          if not isinstance(saved_config, dict)
+                          or saved_config.get(k) != self.config.get(k))
+            raise CheckpointError(
+                f"{self.path} was written by another configuration ("
+                + ", ".join(f"{k}: saved {saved_config.get(k)!r}, now "
+                            f"{self.config.get(k)!r}" for k in diff)
+                + "); use another --output-folder, or --restart to start afresh")
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{self.path}: damaged checkpoint (its state is not a record)")
+        values = read_npz(self.path, expected, what="checkpoint")
+        for name, value in start.items():
+            if name not in state:
+                raise CheckpointError(f"{self.path}: damaged checkpoint ({name} is missing)")
+            problem = _state_problem(state[name], value)
+            if problem:
+                raise CheckpointError(f"{self.path}: damaged checkpoint ({name} {problem})")
+        try:
             for name, var in self.variables.items():
                 if isinstance(var, numpy.random.RandomState):
                     meta = json.loads(str(values["rng/" + name]))
@@ -200,19 +273,113 @@ class Checkpoint(object):
                     generator = var.get_value()
                     generator.bit_generator.state = json.loads(str(values["rng/" + name]))
                     var.set_value(generator, borrow=True)
-                else:
-                    value = values["var/" + name]
-                    expected = var.get_value(borrow=True).shape
-                    if value.shape != expected:
-                        raise CheckpointError(f"{self.path}: {name} has shape {value.shape}, "
-                                              f"expected {expected}")
-                    var.set_value(value.astype(var.dtype))
+        except Exception as e:
+            raise CheckpointError(f"{self.path}: damaged checkpoint (the random generator "
+                                  f"{name}: {type(e).__name__}: {e})") from None
+        for name, var in self.variables.items():
+            if "var/" + name in values:
+                value = values["var/" + name]
+                current = var.get_value(borrow=True)
+                if value.shape != current.shape or value.dtype.kind != "f":
+                    raise CheckpointError(
+                        f"{self.path}: damaged checkpoint ({name} is {value.dtype} of shape "
+                        f"{value.shape}, expected floats of shape {current.shape})")
+                if not numpy.all(numpy.isfinite(value)):
+                    raise CheckpointError(
+                        f"{self.path}: {name} holds NaN or infinite values; this checkpoint "
+                        "cannot be resumed: start afresh with --restart")
+                var.set_value(value.astype(var.dtype))
+        self.state = state
+
+
+def _state_problem(value, start):
+    """Why a loop variable read back from a checkpoint cannot be what the
+    loop started with (a start value's type and range), or None."""
+    if isinstance(start, bool):
+        return None if isinstance(value, bool) else f"should be true or false, found {value!r}"
+    if isinstance(start, int):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+            return f"should be a count from 0 to {MAX_COUNT}, found {value!r}"
+        return None
+    if isinstance(start, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            return f"should be a number, 0 or more, found {value!r}"
+        return None
+    if isinstance(start, list):
+        if not isinstance(value, list):
+            return f"should be a list, found {value!r:.60}"
+        count = [0]
+
+        def numbers_only(items):
+            for item in items:
+                if isinstance(item, list):
+                    if not numbers_only(item):
+                        return False
+                elif isinstance(item, bool) or not isinstance(item, (int, float)) \
+                        or not math.isfinite(item) or item < 0:
+                    return False
+                count[0] += 1
+            return count[0] <= MAX_LIST_ITEMS
+        if len(start) and len(value) != len(start):
+            return f"should have {len(start)} entries, found {len(value)}"
+        if not numbers_only(value):
+            return "should hold finite numbers, 0 or more"
+        return None
+    return None
+
+
+def open_regular(path, what):
+    """A regular file, opened for reading: no folder, device, FIFO or link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such {what}") from None
+    except OSError as e:
+        kind = "a link" if os.path.islink(path) else None
+        raise CheckpointError(f"{path}: cannot read this {what} "
+                              f"({kind or e.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise CheckpointError(f"{path}: not a regular file; expected a {what}")
+    return os.fdopen(fd, "rb")
+
+
+def read_npz(path, expected, what, only=None):
+    """The members of a .npz (or those named in only), after checking that it
+    holds exactly the members named in expected (name -> most bytes it may
+    unpack to), none of them pickled; any problem is a CheckpointError
+    naming the file."""
+    with open_regular(path, what) as f:
+        try:
+            with zipfile.ZipFile(f) as archive:
+                infos = {info.filename[:-4] if info.filename.endswith(".npy") else
+                         info.filename: info for info in archive.infolist()}
+                wanted = set(expected) if only is None else set(only)
+                missing = sorted(wanted - set(infos))
+                extra = sorted(set(infos) - set(expected)) if only is None else []
+                if missing or extra:
+                    raise CheckpointError(
+                        f"{path}: not this model's {what} ("
+                        + "; ".join(part for part in (
+                            missing and "missing " + ", ".join(missing[:5]),
+                            extra and "unexpected " + ", ".join(extra[:5])) if part) + ")")
+                if only is not None:
+                    infos = {name: infos[name] for name in only}
+                for name, info in infos.items():
+                    if info.file_size > expected[name]:
+                        raise CheckpointError(
+                            f"{path}: {name} would unpack to {info.file_size} bytes, more "
+                            f"than this model's {what} can hold")
+                values = {}
+                for name, info in infos.items():
+                    with archive.open(info) as member:
+                        values[name] = numpy.lib.format.read_array(
+                            member, allow_pickle=False)
         except CheckpointError:
             raise
-        except Exception as e:
-            raise CheckpointError(f"{self.path}: unreadable checkpoint "
-                                  f"({type(e).__name__}: {e})") from None
-        self.state = state
+        except Exception as e:   # a cut or garbled archive fails in many ways
+            raise CheckpointError(f"{path}: damaged {what} ({type(e).__name__}: {e})") from None
+    return values
 
 
 _saved = []   # the checkpoints this process wrote, newest last
@@ -220,8 +387,8 @@ _saved = []   # the checkpoints this process wrote, newest last
 
 def dataset_fingerprint(dataset, datasets):
     """What identifies the data for a checkpoint: its name and split sizes."""
-    name = "bundled" if dataset in (None, "mnist.pkl.gz") and not (
-        dataset and os.path.exists(dataset)) else os.path.abspath(dataset)
+    from utils import is_bundled
+    name = "bundled" if is_bundled(dataset) else os.path.abspath(dataset)
     return {"dataset": name,
             "sizes": [int(x.get_value(borrow=True).shape[0]) for x, _ in datasets]}
 
@@ -242,18 +409,30 @@ def run_cli(train):
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         train()
+        for checkpoint in _saved:
+            checkpoint.finish()
     except KeyboardInterrupt:
         if _saved:
             print(f"interrupted: the checkpoint of the last finished epoch is in "
-                  f"{_saved[-1]}; run again with --resume to continue", file=sys.stderr)
+                  f"{_saved[-1].path}; run again with --resume to continue", file=sys.stderr)
         else:
             print("interrupted before the first checkpoint: nothing to resume",
                   file=sys.stderr)
         raise SystemExit(130)
-    except (DatasetError, CheckpointError, TrainingDiverged, ValueError,
+    except (DatasetError, CheckpointError, TrainingDiverged, OutputError, ValueError,
             FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(1)
+        fail(e)
+    except MemoryError:
+        fail("out of memory: the model or the data does not fit; try smaller layers "
+             "(--n-hidden, --hidden-layers-sizes) or a smaller --batch-size")
+    except OSError as e:
+        fail(f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}")
+
+
+def fail(message):
+    """One line on stderr, and exit 1."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(1)
 
 
 def install_speedups(enabled=True):
@@ -320,9 +499,9 @@ def non_negative_float(text):
 
 
 def add_common_arguments(parser, output_folder, resume=True):
-    parser.add_argument("--dataset", default="mnist.pkl.gz",
-                        help="MNIST to use: a classic mnist.pkl.gz, a folder of IDX files, "
-                             "or the default name for the bundled copy in data/mnist")
+    parser.add_argument("--dataset", default=None,
+                        help="MNIST to use: a classic mnist.pkl.gz or a folder of IDX files; "
+                             "None is the bundled copy in data/mnist")
     parser.add_argument("--output-folder", default=output_folder,
                         help="where the outputs go")
     parser.add_argument("--mode", default=None,
@@ -335,6 +514,9 @@ def add_common_arguments(parser, output_folder, resume=True):
         parser.add_argument("--resume", action="store_true",
                             help="continue from the checkpoint in the output folder "
                                  "(one is saved after every epoch)")
+        parser.add_argument("--restart", action="store_true",
+                            help="start afresh in an output folder that holds an unfinished "
+                                 "run's checkpoint (it is kept, under another name)")
     parser.add_argument("--no-speedups", action="store_true",
                         help="run on stock PyTensor, without numba_speedups/ "
                              "(as DLT_SPEEDUPS=0 does)")
@@ -344,22 +526,141 @@ def add_common_arguments(parser, output_folder, resume=True):
 
 
 def apply_common_arguments(args):
-    """Set PyTensor's config from the flags, before any graph is built."""
+    """Set PyTensor's config from the flags and check, before any data is
+    loaded or anything compiled, what can be checked: the mode, the dataset
+    flag, the output folder (made, writable, not in use by another run) and
+    what is in it (something to --resume; no unfinished run lost)."""
     global QUIET
     QUIET = args.quiet
     pytensor.config.floatX = args.floatX
     if args.mode is not None:
-        try:
-            pytensor.compile.mode.get_mode(args.mode)
-        except Exception:
-            raise SystemExit(f"error: unknown PyTensor mode {args.mode!r}")
-        pytensor.config.mode = args.mode
+        check_mode(args.mode)
+    if args.dataset is not None and not args.dataset.strip():
+        fail("--dataset is empty: name a file or folder, or leave the flag out for "
+             "the bundled MNIST")
+    claim_output_folder(args.output_folder)
+    if hasattr(args, "resume") and not getattr(args, "predict", False):
+        check_checkpoints(args.output_folder, args.resume, args.restart)
+
+
+def check_mode(mode):
+    try:
+        pytensor.compile.mode.get_mode(mode)
+        pytensor.config.mode = mode
+    except Exception:
+        fail(f"unknown PyTensor mode {mode!r} (modes are upper case: FAST_RUN, NUMBA, "
+             "C, FAST_COMPILE, JAX, PYTORCH)")
+    needs = {"JAX": ("jax", "pip install jax jaxlib"), "PYTORCH": ("torch", "pip install torch")}
+    if mode in needs and importlib.util.find_spec(needs[mode][0]) is None:
+        fail(f"--mode {mode} needs the {needs[mode][0]} package, which is not installed "
+             f"({needs[mode][1]})")
+    with warnings.catch_warnings():   # PyTensor warns at length while it looks
+        warnings.simplefilter("ignore")
+        blas = pytensor.config.blas__ldflags
+    if mode in ("C", "CVM") and not blas:
+        fail(f"--mode {mode} needs a BLAS library to link against and PyTensor found none "
+             "(install one, e.g. Debian's libopenblas-dev, and set blas__ldflags); "
+             "the default mode needs none")
+
+
+_lock = None   # the output folder's lock, held until the process ends
+
+
+def claim_output_folder(folder):
+    """Make the folder, check that it is writable, and lock it for this run:
+    a second run in the same folder stops at once, naming the first one."""
+    global _lock
+    try:
+        os.makedirs(folder, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+        fd = os.open(os.path.join(folder, ".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW,
+                     0o644)
+    except OSError as e:
+        fail(f"{folder}: cannot write there ({e.strerror or e})")
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        fail(f"{folder} is in use by another run (process {other}); wait for it to end "
+             "or use another --output-folder")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    _lock = fd
+
+
+def check_checkpoints(folder, resume, restart):
+    """--resume needs a checkpoint; a new run must not silently replace one
+    of an unfinished run (--restart keeps it aside, under another name)."""
+    found = sorted(p for p in glob.glob(os.path.join(glob.escape(folder), "checkpoint*.npz"))
+                   if ".kept-" not in p)
+    if resume and restart:
+        fail("--resume and --restart contradict each other: choose one")
+    if resume:
+        if not found:
+            fail(f"{os.path.join(folder, 'checkpoint.npz')}: no checkpoint to resume from")
+        return
+    unfinished = [path for path in found if not _finished(path)]
+    if unfinished and not restart:
+        fail(f"{unfinished[0]} holds an unfinished run: continue it with --resume, or "
+             "start afresh with --restart (which keeps it under another name)")
+    if unfinished:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        for path in found:
+            kept = path[:-len(".npz")] + f".kept-{stamp}.npz"
+            try:
+                os.rename(path, kept)
+            except OSError as e:
+                fail(f"{path}: cannot keep it aside ({e.strerror})")
+            note(f"... the earlier checkpoint {path} is kept as {kept}")
+
+
+def _finished(path):
+    """True when path is the checkpoint of a run that ended normally."""
+    try:
+        with open_regular(path, "checkpoint") as f, zipfile.ZipFile(f) as archive:
+            info = archive.getinfo("state.npy")
+            if info.file_size > MAX_TEXT_BYTES:
+                return False
+            with archive.open(info) as member:
+                state = json.loads(str(numpy.lib.format.read_array(member, allow_pickle=False)))
+        return isinstance(state, dict) and state.get("finished") is True
+    except Exception:
+        return False   # damaged or not ours: not to be replaced without a word
+
+
+def check_model_size(n_params, what="the model"):
+    """Refuse, before building anything, a model that cannot fit in memory:
+    its parameters are held several times over (values, gradients, the
+    updates' temporaries, the checkpoint) and drawn in float64 first."""
+    need = n_params * 8 * 5 + (300 << 20)
+    try:
+        with open("/proc/meminfo") as f:
+            available = next(int(line.split()[1]) * 1024 for line in f
+                             if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        return
+    if need > available:
+        fail(f"{what} has {n_params:,} parameters and would need about {need / 2**30:.1f} GiB "
+             f"of memory, more than the {available / 2**30:.1f} GiB free here; make it smaller")
 
 
 def check_batch_size(batch_size, n_examples, what="training"):
-    if batch_size > n_examples:
-        raise ValueError(
-            f"batch_size={batch_size} is larger than the {n_examples} {what} examples")
+    """batch_size may be one number of examples, n_examples a list of the
+    train, validation and test sizes (what then names them)."""
+    if not isinstance(n_examples, (list, tuple)):
+        n_examples, what = [n_examples], [what]
+    for n, name in zip(n_examples, what):
+        if batch_size > n:
+            raise ValueError(f"batch_size={batch_size} is larger than the {n} {name} "
+                             "examples: not one minibatch would fit")
+
+
+def split_sizes(datasets):
+    return [x.get_value(borrow=True).shape[0] for x, _ in datasets]
+
+
+SPLITS = ("training", "validation", "test")
 
 
 def report_time(script, seconds, what="The code"):

@@ -19,10 +19,11 @@ import pytensor
 import pytensor.tensor as pt
 
 from logistic_sgd import LogisticRegression
-from machinery import (ArgumentParser, Checkpoint, Result, add_common_arguments,
-                       apply_common_arguments, check_batch_size, dataset_fingerprint,
-                       install_speedups, non_negative_float, positive_float, positive_int,
-                       report_time, run_cli, timer)
+from machinery import (SPLITS, ArgumentParser, Checkpoint, Result, add_common_arguments,
+                       apply_common_arguments, check_batch_size, check_model_size,
+                       dataset_fingerprint, install_speedups, non_negative_float,
+                       positive_float, positive_int, report_time, run_cli, split_sizes,
+                       timer)
 from utils import load_data, plot_validation_history
 
 
@@ -115,7 +116,7 @@ def test_mlp(learning_rate=0.01, L1_reg=0.00, L2_reg=0.0001, n_epochs=1000,
     train_set_x, train_set_y = datasets[0]
     valid_set_x, valid_set_y = datasets[1]
     test_set_x, test_set_y = datasets[2]
-    check_batch_size(batch_size, train_set_x.get_value(borrow=True).shape[0])
+    check_batch_size(batch_size, split_sizes(datasets), SPLITS)
 
     n_train_batches = train_set_x.get_value(borrow=True).shape[0] // batch_size
     n_valid_batches = valid_set_x.get_value(borrow=True).shape[0] // batch_size
@@ -241,6 +242,7 @@ def main(argv=None):
     parser.add_argument("--n-hidden", type=positive_int, default=500, help="hidden units")
     add_common_arguments(parser, output_folder="mlp_out")
     args = parser.parse_args(argv)
+    check_model_size(28 * 28 * args.n_hidden + args.n_hidden * 10)
     apply_common_arguments(args)
     install_speedups(enabled=not args.no_speedups)   # faster Numba code, same results
     run_cli(lambda: test_mlp(

@@ -11,6 +11,8 @@ import hashlib
 import io
 import os
 import pickle
+import re
+import stat
 import struct
 
 import numpy
@@ -47,17 +49,32 @@ class DatasetError(Exception):
 # Reading files safely
 # ---------------------------------------------------------------------------
 
-def _read_maybe_gzip(path):
-    """The bytes of ``path``, inflated when it is gzip'd (by magic, not name)."""
+def _read_regular(path, limit=MAX_UNPACKED_BYTES):
+    """At most limit bytes of path, which must be a regular file (a FIFO, a
+    device or a folder is refused before anything is read from it)."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise DatasetError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DatasetError(f"{path}: is a folder, expected a file") from None
     except OSError as e:
         raise DatasetError(f"{path}: cannot read it ({e.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise DatasetError(f"{path}: is a folder, expected a file")
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise DatasetError(f"{path}: not a regular file (a device, FIFO or socket)")
+        try:
+            raw = f.read(limit + 1)
+        except OSError as e:
+            raise DatasetError(f"{path}: cannot read it ({e.strerror})") from None
+    if len(raw) > limit:
+        raise DatasetError(f"{path}: larger than {limit} bytes; not MNIST")
+    return raw
+
+
+def _read_maybe_gzip(path):
+    """The bytes of ``path``, inflated when it is gzip'd (by magic, not name)."""
+    raw = _read_regular(path)
     if raw[:2] != b"\x1f\x8b":
         return raw
     try:
@@ -74,27 +91,30 @@ def _read_maybe_gzip(path):
     return data
 
 
-def _sha256(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
 def _check_sums(folder):
-    """Compare every file listed in ``folder/SHA256SUMS`` with its digest."""
+    """Compare every file listed in ``folder/SHA256SUMS`` with its digest.
+
+    Lines are sha256sum's: a digest, then the name after two spaces (text
+    mode) or a space and a star (binary mode). Only plain names of files
+    beside SHA256SUMS are accepted, never a path elsewhere.
+    """
     sums_path = os.path.join(folder, "SHA256SUMS")
-    try:
-        with open(sums_path) as f:
-            lines = f.read().splitlines()
-    except OSError:
-        raise DatasetError(f"{sums_path}: missing; cannot check the bundled MNIST") from None
-    for line in lines:
+    if not os.path.lexists(sums_path):
+        raise DatasetError(f"{sums_path}: missing; cannot check the MNIST files")
+    text = _read_regular(sums_path, limit=1 << 16).decode("utf-8", errors="replace")
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        digest, name = line.split()
+        match = re.fullmatch(r"([0-9a-fA-F]{64}) [ *](.+)", line.rstrip("\r"))
+        if not match:
+            raise DatasetError(f"{sums_path}, line {number}: not a sha256sum line "
+                               "(64 hex digits, a space, a space or *, a file name)")
+        digest, name = match.group(1).lower(), match.group(2)
+        if name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+            raise DatasetError(f"{sums_path}, line {number}: {name!r} is not a plain file "
+                               "name beside SHA256SUMS")
         path = os.path.join(folder, name)
-        if not os.path.exists(path):
-            raise DatasetError(f"{path}: no such file")
-        if _sha256(path) != digest:
+        if hashlib.sha256(_read_regular(path)).hexdigest() != digest:
             raise DatasetError(
                 f"{path}: checksum mismatch (SHA-256 differs from {sums_path}); "
                 "the file is damaged or was replaced")
@@ -178,13 +198,17 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
     it can be called, so a crafted file cannot run code.
     """
 
-    # numpy's array-rebuilding helper, found where this numpy keeps it
+    # numpy's array-rebuilding helpers, found where this numpy keeps them
     _reconstruct = numpy.zeros(0).__reduce__()[0]
+    _frombuffer = numpy.zeros(1).__reduce_ex__(5)[0]
     ALLOWED = {
         ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
         ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
         ("numpy", "ndarray"): numpy.ndarray,
         ("numpy", "dtype"): numpy.dtype,
+        # protocol 5 hands an array's bytes to this NumPy helper instead
+        ("numpy.core.numeric", "_frombuffer"): _frombuffer,
+        ("numpy._core.numeric", "_frombuffer"): _frombuffer,
         # protocol-2 pickles written by Python 3 store bytes through this
         ("_codecs", "encode"): __import__("codecs").encode,
     }
@@ -242,13 +266,17 @@ def _load_pickle(path):
 def load_mnist(dataset=None):
     """MNIST as NumPy arrays: ``[(train_x, train_y), (valid_x, valid_y), (test_x, test_y)]``.
 
-    ``dataset`` may be None or ``'mnist.pkl.gz'`` (the bundled files, checked
-    against their checksums, giving exactly the historical pickle's contents),
-    a path to a classic pickle, or a folder of the four IDX files.
-    Any problem raises :class:`DatasetError` naming the file.
+    ``dataset`` may be None or the original's default name ``'mnist.pkl.gz'``
+    (both mean the bundled files, checked against their checksums, giving
+    exactly the historical pickle's contents; a file of that name in the
+    working directory is ``'./mnist.pkl.gz'``), a path to a classic pickle, or
+    a folder of the four IDX files. Any problem raises :class:`DatasetError`
+    naming the file.
     """
-    if dataset is None or (dataset == "mnist.pkl.gz" and not os.path.exists(dataset)):
+    if is_bundled(dataset):
         return _load_idx_folder(BUNDLED_MNIST, verify=True)
+    if not dataset.strip():
+        raise DatasetError("the dataset name is empty")
     if os.path.isdir(dataset):
         has_sums = os.path.exists(os.path.join(dataset, "SHA256SUMS"))
         return _load_idx_folder(dataset, verify=has_sums)
@@ -275,9 +303,15 @@ def shared_dataset(data_xy, borrow=True):
 # end-snippet-shared-dataset
 
 
+def is_bundled(dataset):
+    return dataset is None or dataset == "mnist.pkl.gz"
+
+
 def load_data(dataset=None):
     """The three MNIST splits as shared variables, the way the tutorials use them."""
     print("... loading data")
+    from machinery import note
+    note(f"  (MNIST from {os.path.normpath(BUNDLED_MNIST) if is_bundled(dataset) else dataset})")
     return [shared_dataset(split) for split in load_mnist(dataset)]
 
 
@@ -362,7 +396,8 @@ def plot_curves(path, curves, xlabel, ylabel, title):
     if len(curves) > 1:
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
+    from machinery import write_atomically   # a new file, renamed into place
+    write_atomically(path, lambda f: fig.savefig(f, format="png"))
     plt.close(fig)
     return path
 

@@ -9,8 +9,12 @@ import contextlib
 import glob
 import importlib.util
 import io
+import json
 import os
 import re
+import secrets
+import subprocess
+import sys
 import traceback
 
 import numpy
@@ -123,19 +127,81 @@ def load_student(path):
 
 
 def check_file(number, path=None):
-    """Run exercise ``number``'s checks on ``path``; returns the Report."""
+    """Run exercise ``number``'s checks on ``path``, in this process; returns
+    the Report. (check_isolated runs them in a process of their own.)"""
     filename, title = EXERCISES[number]
     path = path or os.path.join(HERE, filename)
     report = Report(f"Exercise {number}: {title} -- {path}")
+    # the checker as it is now: a student's file may change it while it loads
+    checker_before = dict(globals())
+    report_before = dict(vars(Report))
     try:
         module = load_student(path)
     except Exception as e:
         report.total = 1
         report.lines.append(f"FAIL  the file loads: {type(e).__name__}: {e}")
         return report
+    finally:
+        globals().update(checker_before)
+        for name, value in report_before.items():
+            if name not in ("__dict__", "__weakref__"):
+                setattr(Report, name, value)
     with pytensor.config.change_flags(floatX="float64", mode="FAST_COMPILE"):
         CHECKS[number](report, module)
+    if report.total == 0:
+        report.total = 1
+        report.lines.append("FAIL  the checks ran: none of them reported")
     return report
+
+
+TIME_LIMIT = 120   # seconds for one student's file, loading and checks together
+
+
+def check_isolated(number, path=None, time_limit=TIME_LIMIT):
+    """check_file in a process of its own, with a time limit: whatever the
+    student's code does (exit, loop forever, replace the checker's classes)
+    reaches no other student's report and cannot stop the class run. The
+    report comes back on a line tagged with a secret the child reads before
+    it loads the student's code."""
+    filename, title = EXERCISES[number]
+    path = path or os.path.join(HERE, filename)
+    secret = secrets.token_hex(16)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "exercises", "_isolated", str(number), path],
+            input=secret + "\n", capture_output=True, text=True, timeout=time_limit,
+            cwd=os.path.dirname(HERE))
+    except subprocess.TimeoutExpired:
+        return _failed(number, path, f"the checks took longer than {time_limit} s "
+                                     "(an endless loop?) and were stopped")
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith(secret + " "):
+            data = json.loads(line[len(secret) + 1:])
+            report = Report(data["title"])
+            report.lines, report.passed, report.total = (
+                data["lines"], data["passed"], data["total"])
+            return report
+    return _failed(number, path, f"the file ended the checker before its checks were done "
+                                 f"(exit code {done.returncode})")
+
+
+def _failed(number, path, why):
+    filename, title = EXERCISES[number]
+    report = Report(f"Exercise {number}: {title} -- {path}")
+    report.total = 1
+    report.lines.append(f"FAIL  the checks ran: {why}")
+    return report
+
+
+def isolated_child(number, path):
+    """The child's side of check_isolated: read the secret, then check."""
+    secret = sys.stdin.readline().strip()
+    sys.stdin.close()
+    write, dumps = sys.__stdout__.write, json.dumps
+    report = check_file(number, path)
+    write("\n" + secret + " " + dumps({"title": report.title, "lines": report.lines,
+                                        "passed": report.passed, "total": report.total}) + "\n")
+    sys.__stdout__.flush()
 
 
 def find_exercise(path):
@@ -143,13 +209,18 @@ def find_exercise(path):
     return int(match.group(1)) if match and int(match.group(1)) in EXERCISES else None
 
 
-def check_class(folder):
-    """Every ex<N>_*.py under folder (a file per student, or a folder each)."""
+def check_class(folder, on_report=None, time_limit=TIME_LIMIT):
+    """Every ex<N>_*.py under folder (a file per student, or a folder each),
+    each checked in a process of its own; on_report(path, number, report) is
+    called as each one finishes."""
     reports = []
     for path in sorted(glob.glob(os.path.join(folder, "**", "ex*_*.py"), recursive=True)):
         number = find_exercise(path)
         if number is not None:
-            reports.append((path, number, check_file(number, path)))
+            report = check_isolated(number, path, time_limit)
+            reports.append((path, number, report))
+            if on_report is not None:
+                on_report(path, number, report)
     return reports
 
 

@@ -106,3 +106,41 @@ def test_demo_with_the_solution_draws_corruption(tmp_path, monkeypatch):
     demos.show_corruption(module.dA)
     from PIL import Image
     assert Image.open(tmp_path / "exercise_output" / "corrupted.png").size == (289, 57)
+
+
+HOSTILE_STUDENTS = {
+    "exits": "raise SystemExit(0)\n",
+    "exits hard": "import os\nos._exit(0)\n",
+    "loops": "while True:\n    pass\n",
+    "rigs the report": ("import exercises.checker as c\n"
+                        "c.Report.text = lambda self: 'score: 99/99 checks passed'\n"
+                        "c.Report.check = lambda self, name, fn: None\n"
+                        "print('PASS  everything')\n"),
+}
+
+
+def test_a_class_of_hostile_students(tmp_path):
+    """Each file in its own process with a time limit: one that exits, hangs
+    or rigs the checker spoils only its own report, each report is printed
+    as it finishes, and the command fails because checks failed."""
+    for student, source in HOSTILE_STUDENTS.items():
+        os.makedirs(tmp_path / student)
+        (tmp_path / student / "ex3_corruption.py").write_text(source)
+    os.makedirs(tmp_path / "zoe")
+    shutil.copy(solution(3), tmp_path / "zoe" / "ex3_corruption.py")
+    reports = {os.path.basename(os.path.dirname(path)): report for path, _, report in
+               check_class(str(tmp_path), time_limit=30)}
+    assert (reports["zoe"].passed, reports["zoe"].total) == (5, 5)
+    for student in HOSTILE_STUDENTS:
+        report = reports[student]
+        assert report.passed < report.total, (student, report.text())
+    assert "longer than 30 s" in reports["loops"].text()
+    assert "ended the checker" in reports["exits"].text()
+    # on the command line: every report, the summary, and a failing exit code
+    done = subprocess.run([sys.executable, "-m", "exercises", "class", str(tmp_path),
+                           "--time-limit", "20"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1
+    assert "5/5  exercise 3  zoe/ex3_corruption.py" in done.stdout
+    assert "99/99" not in done.stdout.split("summary:")[1]
+    assert done.stdout.count("score:") == len(HOSTILE_STUDENTS) + 1
