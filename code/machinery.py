@@ -408,7 +408,15 @@ def run_cli(train):
     from utils import DatasetError
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        train()
+        try:
+            train()
+        except SystemError as e:
+            # Ctrl-C inside a call into compiled code that calls back into
+            # Python (its first call, unpickling its constants) comes out of
+            # Numba as a SystemError caused by the KeyboardInterrupt
+            if not _caused_by_interrupt(e):
+                raise
+            raise KeyboardInterrupt from None
         for checkpoint in _saved:
             checkpoint.finish()
     except KeyboardInterrupt:
@@ -427,6 +435,16 @@ def run_cli(train):
              "(--n-hidden, --hidden-layers-sizes) or a smaller --batch-size")
     except OSError as e:
         fail(f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}")
+
+
+def _caused_by_interrupt(error):
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def fail(message):

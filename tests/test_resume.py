@@ -131,3 +131,26 @@ def test_predict_without_training_is_one_line(tmp_path):
     assert done.stderr.strip().splitlines() == [
         f"error: {tmp_path}/best_model.npz: no saved model; train first "
         "(python code/logistic_sgd.py)"]
+
+
+@pytest.mark.parametrize("fraction", [0.05, 0.3, 0.6, 0.9])
+def test_ctrl_c_at_any_moment_is_one_line(fraction, small_mnist, tmp_path, uninterrupted):
+    """SIGINT, once the script runs, while loading, compiling, in a compiled function's first call
+    (where Numba wraps the KeyboardInterrupt in SystemErrors) or training:
+    exit 130 and one line saying what is kept, never a traceback."""
+    _, _, seconds, _ = uninterrupted("mlp.py")
+    proc = subprocess.Popen(command("mlp.py", small_mnist, tmp_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    # once the script runs (its first line: after Python has imported it all)
+    assert proc.stdout.readline() == "... loading data\n"
+    time.sleep(fraction * seconds)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err, err[-3000:]
+    if "Optimization complete" in out:   # it had finished: the signal met its exit
+        assert proc.returncode in (0, -signal.SIGINT, 130)
+        return
+    assert proc.returncode == 130, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("interrupted"), err[-3000:]
