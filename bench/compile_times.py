@@ -35,6 +35,7 @@ CODE = os.path.join(HERE, os.pardir, "code")
 
 RUNS = [
     ("logistic_sgd.py", ["--n-epochs", "1"]),
+    ("logistic_cg.py", ["--n-epochs", "1"]),
     ("mlp.py", ["--n-epochs", "1"]),
     ("dA.py", ["--training-epochs", "1"]),
     ("SdA.py", ["--pretraining-epochs", "1", "--training-epochs", "1", "--batch-size", "500"]),
@@ -46,8 +47,8 @@ def timed_run(script, args, cache, output):
                PYTENSOR_FLAGS=f"base_compiledir={os.path.join(cache, 'pytensor')}")
     start = timeit.default_timer()
     subprocess.run([sys.executable, os.path.join(CODE, script), *args,
-                    "--output-folder", output],
-                   env=env, check=True, stdout=subprocess.DEVNULL)
+                    "--output-folder", output, "--quiet"],
+                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return timeit.default_timer() - start
 
 
