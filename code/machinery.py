@@ -112,7 +112,8 @@ def save_arrays(path, **arrays):
         if not numpy.all(numpy.isfinite(value)):
             raise TrainingDiverged(
                 f"not saving {path}: {name} holds NaN or infinite values; training "
-                "diverged, the learning rate is probably too large")
+                "diverged, the learning rate is probably too large: start afresh with a "
+                "smaller one (and --restart)")
     return write_atomically(path, lambda f: numpy.savez(f, **arrays))
 
 
@@ -194,12 +195,12 @@ class Checkpoint(object):
             else:
                 value = var.get_value()
                 if not numpy.all(numpy.isfinite(value)):
-                    where = (f"the checkpoint of the last good epoch is kept in {self.path}"
+                    where = (f"{self.path} still holds the last finite epoch"
                              if os.path.exists(self.path) else "no checkpoint was saved")
                     raise TrainingDiverged(
-                        f"the parameter {name} holds NaN or infinite values at the end of "
-                        f"this epoch: training diverged, the learning rate is probably too "
-                        f"large ({where})")
+                        f"training diverged: after this epoch the parameter {name} holds NaN "
+                        f"or infinite values ({where}); the learning rate is probably too "
+                        "large: start afresh with a smaller one (and --restart)")
                 payload["var/" + name] = value
         self.state.update(json.loads(json.dumps(state, default=lambda o: o.item())))
         payload["config"] = numpy.array(json.dumps(self.config, sort_keys=True))
@@ -382,7 +383,7 @@ def read_npz(path, expected, what, only=None):
     return values
 
 
-_saved = []   # the checkpoints this process wrote, newest last
+_saved = []   # the Checkpoints this process wrote, newest last
 
 
 def dataset_fingerprint(dataset, datasets):

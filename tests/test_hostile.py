@@ -310,7 +310,8 @@ def test_divergence_says_where_and_what_to_do(trained, small_mnist, tmp_path):
     done = script("logistic_sgd.py", "--dataset", small_mnist, "--output-folder", str(folder),
                   "--n-epochs", "2", "--batch-size", "100", "--floatX", "float32",
                   "--learning-rate", "1e38")
-    line = one_error_line(done, "NaN or infinite", "learning rate is probably too large")
+    line = one_error_line(done, "NaN or infinite", "learning rate is probably too large",
+                          "start afresh with a smaller one")
     assert "best_model.npz" in line or "checkpoint" in line
     assert (folder / "checkpoint.npz").read_bytes() == saved
 
