@@ -17,6 +17,7 @@ One module per speed-up, each with its measured gain in its docstring:
     softplus          softplus without branches
     llvm_o2           LLVM at -O2 instead of -O3 (faster first compile)
     small_reductions  sums, maxima and argmax along one axis as plain loops
+    conv              compiled loops for the LeNet chapter's convolution and pooling
 
 Switch them off with ``DLT_SPEEDUPS=0`` in the environment or a script's
 ``--no-speedups`` flag. ``install()`` checks the versions of PyTensor, NumPy
@@ -39,7 +40,7 @@ WRITTEN_FOR = {
 
 # in this order: the products of inplace_gemm and fused_backprop call numpy_blas
 MODULES = ["numpy_blas", "transpose", "inplace_gemm", "fused_backprop", "merged_gemms",
-           "softplus", "llvm_o2", "small_reductions"]
+           "softplus", "llvm_o2", "small_reductions", "conv"]
 
 _installed = None    # the Patches of the current installation
 _warned = False

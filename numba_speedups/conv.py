@@ -1,0 +1,245 @@
+"""Compiled loops for the LeNet chapter's ops (code/conv.py).
+
+Without them PyTensor's Numba backend runs each op's NumPy ``perform`` in
+object mode: correct, but the unfolding of patches goes through a 6-d
+strided copy and the pooling through masks the size of the image.
+These loops walk the arrays once, in the order they lie in memory.
+
+Measured: see docs/performance.md, "LeNet".
+"""
+import numpy
+
+from pytensor.link.numba.dispatch import basic as numba_basic
+
+from numba_speedups import numpy_blas
+from numba_speedups._shared import key, njit
+
+
+NAMES = ("Conv2d", "Conv2dGradFilters", "Conv2dGradInputs", "MaxPool", "MaxPoolGrad")
+
+
+def _ops():
+    try:
+        import conv     # code/conv.py, on sys.path wherever a script runs
+    except ImportError:
+        return None
+    if not all(hasattr(conv, name) for name in NAMES):
+        return None     # some other module called conv
+    return conv
+
+
+# Each kernel unfolds the patches of a block of images into columns
+# (row (c, u, v), column (image, i, j) holds x[image, c, i + u, j + v]) and
+# does one BLAS product per block. A block of about a million numbers stays
+# in the cache between the unfolding and the product; unfolding the whole
+# batch at once (16 M numbers for LeNet's second layer) measured twice as slow.
+BLOCK = 1 << 20
+
+
+@njit
+def block_size(n, column_length):
+    return max(1, min(n, BLOCK // max(1, column_length)))
+
+
+@njit
+def unfold(x, n0, n1, kh, kw, cols):
+    n, c, h, w = x.shape
+    oh = h - kh + 1
+    ow = w - kw + 1
+    for ci in range(c):
+        for u in range(kh):
+            for v in range(kw):
+                r = (ci * kh + u) * kw + v
+                for ni in range(n0, n1):
+                    for i in range(oh):
+                        base = ((ni - n0) * oh + i) * ow
+                        for j in range(ow):
+                            cols[r, base + j] = x[ni, ci, i + u, j + v]
+
+
+@njit
+def fold_into(gx, n0, n1, kh, kw, cols):
+    """The adjoint of unfold: adds the columns back onto gx[n0:n1]."""
+    n, c, h, w = gx.shape
+    oh = h - kh + 1
+    ow = w - kw + 1
+    for ni in range(n0, n1):
+        for ci in range(c):
+            for u in range(kh):
+                for v in range(kw):
+                    r = (ci * kh + u) * kw + v
+                    for i in range(oh):
+                        base = ((ni - n0) * oh + i) * ow
+                        for j in range(ow):
+                            gx[ni, ci, i + u, j + v] += cols[r, base + j]
+
+
+@njit
+def turned_matrix(filters):
+    """(F, C * kh * kw), row f = filter f turned round, in unfold's order."""
+    f, c, kh, kw = filters.shape
+    m = numpy.empty((f, c * kh * kw), dtype=filters.dtype)
+    for k in range(f):
+        for ci in range(c):
+            for u in range(kh):
+                for v in range(kw):
+                    m[k, (ci * kh + u) * kw + v] = filters[k, ci, kh - 1 - u, kw - 1 - v]
+    return m
+
+
+@njit
+def check_fit(x, filters):
+    if x.shape[2] < filters.shape[2] or x.shape[3] < filters.shape[3]:
+        raise ValueError("conv2d: the filter does not fit in the image")
+    if x.shape[1] != filters.shape[1]:
+        raise ValueError("conv2d: the image and the filters have different channels")
+
+
+@njit
+def conv2d_valid(x, filters):
+    check_fit(x, filters)
+    n, c, h, w = x.shape
+    f, _, kh, kw = filters.shape
+    oh = h - kh + 1
+    ow = w - kw + 1
+    p = oh * ow
+    weights = turned_matrix(filters).astype(x.dtype)
+    out = numpy.empty((n, f, p), dtype=x.dtype)
+    chunk = block_size(n, c * kh * kw * p)
+    buffer = numpy.empty(c * kh * kw * chunk * p, dtype=x.dtype)
+    pbuffer = numpy.empty(f * chunk * p, dtype=x.dtype)
+    for n0 in range(0, n, chunk):
+        n1 = min(n, n0 + chunk)
+        cols = buffer[:c * kh * kw * (n1 - n0) * p].reshape((c * kh * kw, (n1 - n0) * p))
+        unfold(x, n0, n1, kh, kw, cols)
+        product = pbuffer[:f * (n1 - n0) * p].reshape((f, (n1 - n0) * p))
+        numpy_blas.gemm_into(product, 1.0, weights, cols, 0.0)
+        for ni in range(n1 - n0):
+            for k in range(f):
+                for q in range(p):
+                    out[n0 + ni, k, q] = product[k, ni * p + q]
+    return out.reshape((n, f, oh, ow))
+
+
+@njit
+def gather_gradient(gz, n0, n1, into):
+    """into[f, (image - n0) * p + q] = gz[image, f, q]: one block's output
+    gradient, a row per filter."""
+    f, oh, ow = gz.shape[1], gz.shape[2], gz.shape[3]
+    p = oh * ow
+    for ni in range(n0, n1):
+        for k in range(f):
+            for i in range(oh):
+                for j in range(ow):
+                    into[k, (ni - n0) * p + i * ow + j] = gz[ni, k, i, j]
+
+
+@njit
+def conv2d_grad_filters(x, gz, filters):
+    n, c, h, w = x.shape
+    f, _, kh, kw = filters.shape
+    oh, ow = gz.shape[2], gz.shape[3]
+    p = oh * ow
+    total = numpy.zeros((f, c * kh * kw), dtype=gz.dtype)
+    chunk = block_size(n, c * kh * kw * p)
+    buffer = numpy.empty(c * kh * kw * chunk * p, dtype=x.dtype)
+    gbuffer = numpy.empty(f * chunk * p, dtype=gz.dtype)
+    for n0 in range(0, n, chunk):
+        n1 = min(n, n0 + chunk)
+        cols = buffer[:c * kh * kw * (n1 - n0) * p].reshape((c * kh * kw, (n1 - n0) * p))
+        g = gbuffer[:f * (n1 - n0) * p].reshape((f, (n1 - n0) * p))
+        unfold(x, n0, n1, kh, kw, cols)
+        gather_gradient(gz, n0, n1, g)
+        numpy_blas.gemm_into(total, 1.0, g, cols.T, 1.0)
+    out = numpy.empty(filters.shape, dtype=filters.dtype)
+    for k in range(f):
+        for ci in range(c):
+            for u in range(kh):
+                for v in range(kw):
+                    out[k, ci, kh - 1 - u, kw - 1 - v] = total[k, (ci * kh + u) * kw + v]
+    return out
+
+
+@njit
+def conv2d_grad_inputs(gz, filters, x):
+    n, c, h, w = x.shape
+    f, _, kh, kw = filters.shape
+    oh, ow = gz.shape[2], gz.shape[3]
+    p = oh * ow
+    weights_t = turned_matrix(filters).astype(gz.dtype).T.copy()   # (c*kh*kw, f)
+    gx = numpy.zeros((n, c, h, w), dtype=x.dtype)
+    chunk = block_size(n, c * kh * kw * p)
+    gbuffer = numpy.empty(f * chunk * p, dtype=gz.dtype)
+    cbuffer = numpy.empty(c * kh * kw * chunk * p, dtype=gz.dtype)
+    for n0 in range(0, n, chunk):
+        n1 = min(n, n0 + chunk)
+        g = gbuffer[:f * (n1 - n0) * p].reshape((f, (n1 - n0) * p))
+        cols = cbuffer[:c * kh * kw * (n1 - n0) * p].reshape((c * kh * kw, (n1 - n0) * p))
+        gather_gradient(gz, n0, n1, g)
+        numpy_blas.gemm_into(cols, 1.0, weights_t, g, 0.0)
+        fold_into(gx, n0, n1, kh, kw, cols)
+    return gx
+
+
+def maxpool_kernel(ph, pw):
+    @njit
+    def maxpool(x):
+        n, c, h, w = x.shape
+        oh = h // ph
+        ow = w // pw
+        out = numpy.empty((n, c, oh, ow), dtype=x.dtype)
+        for ni in range(n):
+            for ci in range(c):
+                for i in range(oh):
+                    for j in range(ow):
+                        m = x[ni, ci, i * ph, j * pw]
+                        for a in range(ph):
+                            for b in range(pw):
+                                m = max(m, x[ni, ci, i * ph + a, j * pw + b])
+                        out[ni, ci, i, j] = m
+        return out
+    return maxpool
+
+
+def maxpoolgrad_kernel(ph, pw):
+    @njit
+    def maxpoolgrad(x, maxima, gz):
+        n, c, h, w = x.shape
+        oh = h // ph
+        ow = w // pw
+        gx = numpy.zeros((n, c, h, w), dtype=gz.dtype)
+        for ni in range(n):
+            for ci in range(c):
+                for i in range(oh):
+                    for j in range(ow):
+                        m = maxima[ni, ci, i, j]
+                        g = gz[ni, ci, i, j]
+                        for a in range(ph):
+                            for b in range(pw):
+                                if x[ni, ci, i * ph + a, j * pw + b] == m:
+                                    gx[ni, ci, i * ph + a, j * pw + b] = g
+        return gx
+    return maxpoolgrad
+
+
+def install(patches):
+    conv = _ops()
+    if conv is None:
+        return
+
+    def fixed(kernel):
+        def implementation(op, node, **kwargs):
+            return kernel, f"dlt-{type(op).__name__}-{key()}"
+        return implementation
+
+    def pooling(make):
+        def implementation(op, node, **kwargs):
+            return make(op.ph, op.pw), f"dlt-{type(op).__name__}-{op.ph}-{op.pw}-{key()}"
+        return implementation
+
+    register = numba_basic.register_funcify_and_cache_key
+    patches.funcify(register, conv.Conv2d, fixed(conv2d_valid))
+    patches.funcify(register, conv.Conv2dGradFilters, fixed(conv2d_grad_filters))
+    patches.funcify(register, conv.Conv2dGradInputs, fixed(conv2d_grad_inputs))
+    patches.funcify(register, conv.MaxPool, pooling(maxpool_kernel))
+    patches.funcify(register, conv.MaxPoolGrad, pooling(maxpoolgrad_kernel))
