@@ -56,7 +56,11 @@ class Conv2d(Op):
             raise TypeError("conv2d takes a 4-d input and 4-d filters, got "
                             f"{x.ndim} and {filters.ndim} dimensions")
         dtype = pytensor.scalar.upcast(x.dtype, filters.dtype)
-        return Apply(self, [x, filters], [pt.tensor(dtype=dtype, shape=(None,) * 4)])
+        (n, _, h, w), (f, _, kh, kw) = x.type.shape, filters.type.shape
+        # the sizes known now travel on, so compiled code can be specialised
+        shape = (n, f, None if None in (h, kh) else h - kh + 1,
+                 None if None in (w, kw) else w - kw + 1)
+        return Apply(self, [x, filters], [pt.tensor(dtype=dtype, shape=shape)])
 
     def perform(self, node, inputs, outputs):
         x, filters = inputs
@@ -133,12 +137,20 @@ class Conv2dGradInputs(Op):
         return [shapes[2]]
 
 
-def conv2d(input, filters):
+def conv2d(input, filters, filter_shape=None, image_shape=None):
     """Theano's conv2d (border_mode='valid'): out[n, f, i, j] = sum over c, u, v of
     input[n, c, i + u, j + v] * filters[f, c, kh - 1 - u, kw - 1 - v].
 
     input: (batch, channels, rows, columns); filters: (n filters, channels, kh, kw).
+    filter_shape, image_shape: the shapes, when known in advance, as Theano
+    took them; the compiled code is then made for them (and checks them).
     """
+    input = pt.as_tensor_variable(input)
+    filters = pt.as_tensor_variable(filters)
+    if image_shape is not None:
+        input = pt.specify_shape(input, tuple(image_shape))
+    if filter_shape is not None:
+        filters = pt.specify_shape(filters, tuple(filter_shape))
     return Conv2d()(input, filters)
 
 
@@ -154,7 +166,9 @@ class MaxPool(Op):
         x = pt.as_tensor_variable(x)
         if x.ndim != 4:
             raise TypeError(f"max_pool_2d takes a 4-d tensor, got {x.ndim} dimensions")
-        return Apply(self, [x], [pt.tensor(dtype=x.dtype, shape=(None,) * 4)])
+        n, c, h, w = x.type.shape
+        shape = (n, c, None if h is None else h // self.ph, None if w is None else w // self.pw)
+        return Apply(self, [x], [pt.tensor(dtype=x.dtype, shape=shape)])
 
     def blocks(self, x):
         n, c, h, w = x.shape

@@ -73,7 +73,7 @@ class LeNetConvPoolLayer(object):
 
         # the same filters slide over the whole image: a true convolution,
         # as Theano's conv2d computed it
-        conv_out = conv2d(input, self.W)
+        conv_out = conv2d(input, self.W, filter_shape=filter_shape, image_shape=image_shape)
 
         # keep the strongest answer of each poolsize block
         pooled_out = max_pool_2d(conv_out, poolsize)

@@ -15,6 +15,7 @@ One module per speed-up, each with its measured gain in its docstring:
     fused_backprop    one pass over W for backpropagation and the update
     merged_gemms      the dA's two weight terms in one gemm
     softplus          softplus without branches
+    tanh              tanh in plain arithmetic, so loops around it vectorise
     llvm_o2           LLVM at -O2 instead of -O3 (faster first compile)
     small_reductions  sums, maxima and argmax along one axis as plain loops
     conv              compiled loops for the LeNet chapter's convolution and pooling
@@ -40,7 +41,7 @@ WRITTEN_FOR = {
 
 # in this order: the products of inplace_gemm and fused_backprop call numpy_blas
 MODULES = ["numpy_blas", "transpose", "inplace_gemm", "fused_backprop", "merged_gemms",
-           "softplus", "llvm_o2", "small_reductions", "conv"]
+           "softplus", "tanh", "llvm_o2", "small_reductions", "conv"]
 
 _installed = None    # the Patches of the current installation
 _warned = False
