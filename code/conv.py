@@ -17,6 +17,8 @@ time, one BLAS product per block: numba_speedups/conv.py). Without the
 plug-in, PyTensor's Numba backend runs the NumPy code in object mode and
 says so in a warning.
 """
+import warnings
+
 import numpy
 from numpy.lib.stride_tricks import as_strided
 
@@ -222,3 +224,16 @@ def max_pool_2d(input, poolsize):
     if ph < 1 or pw < 1:
         raise ValueError(f"poolsize must be positive, got {poolsize}")
     return MaxPool(ph, pw)(input)
+
+
+def expect_object_mode():
+    """Stock PyTensor warns once per op that it runs the op's NumPy code in
+    object mode; a script without the plug-in calls this to say it once,
+    in one line of its own, instead. (It sets a warnings filter for these
+    five ops' messages only, so it is for a script's main(), not a lesson.)"""
+    names = "|".join(op.__name__ for op in (Conv2d, Conv2dGradFilters, Conv2dGradInputs,
+                                            MaxPool, MaxPoolGrad))
+    warnings.filterwarnings("ignore", category=UserWarning,
+                            message=rf"Numba will use object mode to run ({names})\b")
+    return ("  (without the speed-ups the convolution and pooling run as NumPy code, "
+            "called from Numba in object mode: slower, same figures)")

@@ -29,12 +29,12 @@ import numpy
 import pytensor
 import pytensor.tensor as pt
 
-from conv import conv2d, max_pool_2d
+from conv import conv2d, expect_object_mode, max_pool_2d
 from logistic_sgd import LogisticRegression
 from machinery import (SPLITS, ArgumentParser, Checkpoint, Result, add_common_arguments,
                        apply_common_arguments, check_batch_size, check_model_size,
-                       dataset_fingerprint, install_speedups, positive_float, positive_int,
-                       report_time, run_cli, save_picture, split_sizes, timer)
+                       dataset_fingerprint, install_speedups, note, positive_float,
+                       positive_int, report_time, run_cli, save_picture, split_sizes, timer)
 from mlp import HiddenLayer
 from utils import load_data, plot_validation_history, tile_raster_images
 
@@ -286,7 +286,8 @@ def main(argv=None):
     k0, k1 = args.nkerns
     check_model_size(k0 * 25 + k1 * k0 * 25 + k1 * 16 * 500 + 500 * 10)
     apply_common_arguments(args)
-    install_speedups(enabled=not args.no_speedups)   # compiled convolution, same results
+    if not install_speedups(enabled=not args.no_speedups):   # compiled convolution
+        note(expect_object_mode())
     run_cli(lambda: evaluate_lenet5(
         learning_rate=args.learning_rate, n_epochs=args.n_epochs, dataset=args.dataset,
         nkerns=args.nkerns, batch_size=args.batch_size, output_folder=args.output_folder,

@@ -78,6 +78,7 @@ SLICE_ARGS = {
     "logistic_sgd.py": ["--n-epochs", "30", "--batch-size", "20"],
     "mlp.py": ["--n-epochs", "6", "--batch-size", "20", "--n-hidden", "40"],
     "dA.py": ["--training-epochs", "3", "--batch-size", "20"],
+    "convolutional_mlp.py": ["--n-epochs", "3", "--batch-size", "50", "--nkerns", "4", "6"],
     "SdA.py": ["--pretraining-epochs", "2", "--training-epochs", "3", "--batch-size", "10",
                "--hidden-layers-sizes", "60", "40", "--corruption-levels", "0.1", "0.2"],
 }

@@ -13,6 +13,7 @@ FLAGS = {
     "mlp.py": ["--learning-rate", "--L1-reg", "--L2-reg", "--n-epochs", "--batch-size",
                "--n-hidden"],
     "dA.py": ["--learning-rate", "--training-epochs", "--batch-size"],
+    "convolutional_mlp.py": ["--learning-rate", "--n-epochs", "--batch-size", "--nkerns"],
     "SdA.py": ["--finetune-lr", "--pretraining-epochs", "--pretrain-lr", "--training-epochs",
                "--batch-size", "--hidden-layers-sizes", "--corruption-levels"],
 }
@@ -27,6 +28,8 @@ BAD = [
     ("mlp.py", ["--n-hidden", "abc"], "--n-hidden"),
     ("dA.py", ["--training-epochs", "0"], "--training-epochs"),
     ("dA.py", ["--floatX", "float16"], "--floatX"),
+    ("convolutional_mlp.py", ["--nkerns", "5"], "--nkerns"),
+    ("convolutional_mlp.py", ["--nkerns", "5", "0"], "--nkerns"),
     ("SdA.py", ["--corruption-levels", "0.1", "0.2"], "one per layer"),
     ("SdA.py", ["--corruption-levels", "0.1", "0.2", "1.0"], "[0, 1)"),
     ("SdA.py", ["--pretrain-lr", "nan"], "--pretrain-lr"),

@@ -29,12 +29,13 @@ def includes():
 
 def test_chapters_exist_and_include_code():
     names = {os.path.basename(c) for c in CHAPTERS}
-    for name in ("index.md", "gettingstarted.md", "logreg.md", "mlp.md", "dA.md", "SdA.md",
+    for name in ("index.md", "gettingstarted.md", "logreg.md", "mlp.md", "lenet.md", "dA.md",
+                 "SdA.md",
                  "utilities.md", "theano_to_pytensor.md", "results.md"):
         assert name in names
     included = {os.path.basename(path) for _, path, _ in includes()}
-    assert {"logistic_sgd.py", "logistic_cg.py", "mlp.py", "dA.py", "SdA.py",
-            "utils.py"} <= included
+    assert {"logistic_sgd.py", "logistic_cg.py", "mlp.py", "convolutional_mlp.py", "dA.py",
+            "SdA.py", "utils.py"} <= included
 
 
 def test_every_included_marker_exists_once_in_its_script():

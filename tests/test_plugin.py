@@ -37,7 +37,7 @@ def snapshot_script(body):
 def test_importing_the_lessons_changes_nothing():
     done = run([sys.executable, "-c", snapshot_script("""
 before = snapshot()
-import utils, machinery, logistic_sgd, mlp, dA, SdA
+import utils, machinery, logistic_sgd, logistic_cg, mlp, dA, SdA, conv, convolutional_mlp
 from utils import load_data
 assert snapshot() == before, "importing a lesson changed PyTensor, Numba or the environment"
 assert "numba_speedups" not in sys.modules
@@ -154,7 +154,10 @@ ORIGINAL_LINE = re.compile(
     r"[\d.]+ %$"
     r"|Optimization complete.*|The code run for \d+ epochs, with [\d.]+ epochs/sec$"
     r"|Training epoch \d+, cost  [\d.]+$|Pre-training layer \d+, epoch \d+, cost \d+\.\d{6}$"
-    r"|Predicted values for the first 10 examples in test set:$|\[[\d ]+\]$")
+    r"|Predicted values for the first 10 examples in test set:$|\[[\d ]+\]$"
+    r"|training @ iter =  \d+$"
+    r"|Best validation score of [\d.]+ % obtained at iteration \d+, with test performance "
+    r"[\d.]+ %$")
 
 
 @pytest.mark.parametrize("script", sorted(SLICE_ARGS))

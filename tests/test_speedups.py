@@ -282,6 +282,28 @@ def test_branchless_softplus(dtype):
     assert numpy.isnan(fn(numpy.array([numpy.nan], dtype=dtype))[0])
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_vectorisable_tanh_is_within_three_ulps(dtype):
+    """tanh in plain arithmetic (numba_speedups/tanh.py), inside a fused
+    elementwise graph as the layers use it, against tanh in long double."""
+    from pytensor.scalar.basic import Tanh
+    assert numba_funcify_and_cache_key.dispatch(Tanh).__module__ == "numba_speedups.tanh"
+    x, b = pt.vector("x", dtype=dtype), pt.scalar("b", dtype=dtype)
+    fn = pytensor.function([x, b], pt.tanh(x + b))
+    tiny = numpy.finfo(dtype).tiny
+    values = numpy.concatenate([
+        [0.0, -0.0, tiny, -tiny, 1e-30, -1e-8, 0.3465, 0.5, 8.99, 9.0, 19.4, 19.6, 30, -30,
+         1e4, -1e4, numpy.inf, -numpy.inf],
+        numpy.linspace(-25, 25, 200001),
+        numpy.geomspace(1e-12, 1, 2001)]).astype(dtype)
+    got = fn(values, numpy.zeros((), dtype=dtype))
+    exact = numpy.tanh(values.astype(numpy.longdouble))
+    ulps = numpy.abs(got - exact) / numpy.spacing(numpy.abs(exact).astype(dtype))
+    assert ulps.max() <= 3, values[numpy.argmax(ulps)]
+    assert numpy.all(numpy.abs(got) <= 1) and numpy.signbit(got[1]) == numpy.signbit(exact[1])
+    assert numpy.isnan(fn(numpy.array([numpy.nan], dtype=dtype), numpy.zeros((), dtype=dtype)))
+
+
 def layouts(matrix):
     """The same values laid out in memory every way a graph can hand them on."""
     return {"C": matrix, "F": numpy.asfortranarray(matrix), "rows reversed": matrix[::-1],
