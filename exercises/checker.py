@@ -31,6 +31,7 @@ EXERCISES = {
     4: ("ex4_dA_cost.py", "The dA cost and its SGD updates"),
     5: ("ex5_sparse_ae.py", "A sparse autoencoder (KL sparsity penalty, weight decay)"),
     6: ("ex6_pretraining.py", "The layer-wise pre-training functions of the SdA"),
+    7: ("ex7_pooling.py", "Max-pooling and the output of a LeNet layer"),
 }
 CHECKS = {}
 
@@ -681,3 +682,93 @@ def _check_pretraining(report, module):
     report.check("each step matches the reference SdA's", matches_reference)
     report.check("a layer's step leaves the other layers alone", only_its_layer)
     report.check("the learning rate is an input", learning_rate_honoured)
+
+
+# ---------------------------------------------------------------------------
+# Exercise 7: max-pooling and a LeNet layer's output
+# ---------------------------------------------------------------------------
+
+def _numpy_pool(x, rows, cols):
+    n, c, h, w = x.shape
+    oh, ow = h // rows, w // cols
+    return x[:, :, :oh * rows, :ow * cols].reshape(n, c, oh, rows, ow, cols).max(axis=(3, 5))
+
+
+@exercise(7)
+def _check_pooling(report, module):
+    import conv
+    conv.expect_object_mode()       # stock PyTensor's warnings about conv.py's NumPy code
+    rng = _rng(7)
+    square = rng.normal(size=(2, 3, 6, 6))
+    odd = rng.normal(size=(2, 2, 7, 7))
+
+    def pooled(values, poolsize):
+        x = pt.tensor4("x")
+        return pytensor.function([x], module.max_pool(x, poolsize))(values)
+
+    def square_blocks():
+        return expect_close(_numpy_pool(square, 2, 2), pooled(square, (2, 2)))
+
+    def leftovers_dropped():
+        return expect_close(_numpy_pool(odd, 2, 3), pooled(odd, (2, 3)))
+
+    def any_batch_size():
+        x = pt.tensor4("x")
+        fn = pytensor.function([x], module.max_pool(x, (2, 2)))
+        for n in (1, 5):
+            values = rng.normal(size=(n, 2, 4, 6))
+            expect_close(_numpy_pool(values, 2, 2), fn(values))
+        return "one compiled function, batches of 1 and 5"
+
+    def not_the_answer_key():
+        x = pt.tensor4("x")
+        fn = pytensor.function([x], module.max_pool(x, (2, 2)))
+        ops = {type(node.op).__name__ for node in fn.maker.fgraph.toposort()}
+        expect(not ops & {"MaxPool", "MaxPoolGrad"}, "PyTensor's own operations",
+               "conv.max_pool_2d (the answer key)")
+        return "built from PyTensor operations"
+
+    def gradient_to_the_maxima():
+        x = pt.tensor4("x")
+        weights = rng.normal(size=(2, 2, 3, 2))
+        got = pytensor.function([x], pt.grad((module.max_pool(x, (2, 3)) * weights).sum(), x))(odd)
+        hit = odd[:, :, :6, :6].reshape(2, 2, 3, 2, 2, 3) == _numpy_pool(odd, 2, 3)[
+            :, :, :, None, :, None]
+        expected = numpy.zeros_like(odd)
+        expected[:, :, :6, :6] = (hit * weights[:, :, :, None, :, None]).reshape(2, 2, 6, 6)
+        return expect_close(expected, got)
+
+    def layer_value():
+        x = pt.tensor4("x")
+        W = rng.uniform(-0.3, 0.3, size=(3, 2, 3, 3))
+        b = numpy.array([0.5, -0.25, 0.0])
+        images = rng.normal(size=(2, 2, 9, 8))
+        got = pytensor.function([x], module.layer_output(x, pt.constant(W), pt.constant(b),
+                                                         (2, 2)))(images)
+        answer = pytensor.function([x], pt.tanh(conv.max_pool_2d(conv.conv2d(x, W), (2, 2))
+                                                + b[None, :, None, None]))(images)
+        return expect_close(answer, got)
+
+    def training():
+        xs, ys = mnist_slice(200)
+        x, y = pt.matrix("x"), pt.ivector("y")
+        W = pytensor.shared(_rng(8).uniform(-0.2, 0.2, size=(4, 1, 5, 5)), name="W")
+        b = pytensor.shared(numpy.zeros(4), name="b")
+        maps = module.layer_output(x.reshape((x.shape[0], 1, 28, 28)), W, b, (2, 2))
+        V = pytensor.shared(numpy.zeros((4 * 12 * 12, 10)), name="V")
+        p = pt.special.softmax(pt.dot(maps.flatten(2), V), axis=-1)
+        cost = -pt.mean(pt.log(p)[pt.arange(y.shape[0]), y])
+        costs = _sgd_run(cost, [W, b, V], [x, y], [xs, ys], 0.1, 20)
+        expect(costs[-1] < 0.6 * costs[0], "the cost to fall by 40 % in 20 SGD steps",
+               f"{costs[0]:.4f} -> {costs[-1]:.4f}")
+        return f"{costs[0]:.4f} -> {costs[-1]:.4f}"
+
+    report.check("max_pool of 2 x 2 blocks on a fixed input", square_blocks)
+    report.check("max_pool drops the rows and columns left over (7 x 7 by 2 x 3)",
+                 leftovers_dropped)
+    report.check("max_pool works for any batch size", any_batch_size)
+    report.check("max_pool is written with PyTensor operations", not_the_answer_key)
+    report.check("the gradient goes to each block's maximum", gradient_to_the_maxima)
+    report.check("layer_output is tanh(pool(conv2d(input, W)) + b per map)", layer_value)
+    report.check("20 SGD steps of a one-layer LeNet on 200 MNIST digits lower the cost",
+                 training)

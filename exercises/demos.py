@@ -117,3 +117,25 @@ def pretrain_sda(SdA):
     for k, fn in enumerate(fns):
         costs = [fn(index=i, corruption=0.1 * (k + 1), lr=0.1) for i in range(200)]
         print(f"layer {k}: mean cost {numpy.mean(costs):.4f}")
+
+
+def show_feature_maps(max_pool, layer_output, n_filters=6):
+    """Four digits and what six random 5x5 filters make of them."""
+    import conv
+    conv.expect_object_mode()       # stock PyTensor's warnings about conv.py's NumPy code
+    (train_x, _), _ = _data(n_train=20, n_valid=1)
+    rng = numpy.random.RandomState(23455)
+    images = train_x.get_value()[:4]
+    x = pt.tensor4("x")
+    W = rng.uniform(-0.5, 0.5, size=(n_filters, 1, 5, 5)).astype(pytensor.config.floatX)
+    b = numpy.zeros(n_filters, dtype=pytensor.config.floatX)
+    maps = pytensor.function([x], layer_output(x, pt.constant(W), pt.constant(b), (2, 2)))(
+        images.reshape(4, 1, 28, 28))
+    rows = [numpy.concatenate([image.reshape(28, 28)[2:26:2, 2:26:2][None], digit_maps])
+            for image, digit_maps in zip(images, maps)]
+    tiles = numpy.concatenate(rows).reshape(4 * (n_filters + 1), 144)
+    os.makedirs(OUT, exist_ok=True)
+    path = os.path.join(OUT, "feature_maps.png")
+    Image.fromarray(utils.tile_raster_images(tiles, (12, 12), (4, n_filters + 1),
+                                             (1, 1))).save(path)
+    print(f"each digit (shrunk to 12 x 12), then its {n_filters} pooled feature maps: {path}")

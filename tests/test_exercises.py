@@ -144,3 +144,15 @@ def test_a_class_of_hostile_students(tmp_path):
     assert "5/5  exercise 3  zoe/ex3_corruption.py" in done.stdout
     assert "99/99" not in done.stdout.split("summary:")[1]
     assert done.stdout.count("score:") == len(HOSTILE_STUDENTS) + 1
+
+
+def test_mean_pooling_is_caught_but_not_blamed_on_the_graph(tmp_path):
+    # a classic slip in exercise 7: averaging the blocks instead of taking their maximum
+    source = open(solution(7)).read().replace("blocks.max(axis=(3, 5))", "blocks.mean(axis=(3, 5))")
+    student = tmp_path / "ex7_pooling.py"
+    student.write_text(source)
+    report = check_file(7, str(student))
+    failed = [line for line in report.lines if line.startswith("FAIL")]
+    assert any("2 x 2 blocks on a fixed input: expected" in line for line in failed)
+    assert any("gradient goes to each block's maximum" in line for line in failed)
+    assert not any("written with PyTensor operations" in line for line in failed)
