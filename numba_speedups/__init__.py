@@ -3,8 +3,8 @@
 The tutorials in code/ run on stock PyTensor. Their command lines call
 ``install()`` once, in ``main()``, before anything is compiled; that swaps in
 faster implementations for a few of PyTensor's ops and adds a few graph
-rewrites. None of them changes what a graph computes, only how (the softplus
-to within rounding). Importing this package changes nothing; neither does
+rewrites. None of them changes what a graph computes, only how (tanh, the
+sigmoid and softplus to within rounding: a few ulps). Importing this package changes nothing; neither does
 ``from utils import load_data`` in a notebook.
 
 One module per speed-up, each with its measured gain in its docstring:
@@ -14,8 +14,8 @@ One module per speed-up, each with its measured gain in its docstring:
     inplace_gemm      SGD updates written into W; outer products as loops
     fused_backprop    one pass over W for backpropagation and the update
     merged_gemms      the dA's two weight terms in one gemm
-    softplus          softplus without branches
-    tanh              tanh in plain arithmetic, so loops around it vectorise
+    vector_math       tanh, the sigmoid and softplus in plain arithmetic, so
+                      that the loops around them run on vector instructions
     llvm_o2           LLVM at -O2 instead of -O3 (faster first compile)
     small_reductions  sums, maxima and argmax along one axis as plain loops
     conv              compiled loops for the LeNet chapter's convolution and pooling
@@ -41,7 +41,7 @@ WRITTEN_FOR = {
 
 # in this order: the products of inplace_gemm and fused_backprop call numpy_blas
 MODULES = ["numpy_blas", "transpose", "inplace_gemm", "fused_backprop", "merged_gemms",
-           "softplus", "tanh", "llvm_o2", "small_reductions", "conv"]
+           "vector_math", "llvm_o2", "small_reductions", "conv"]
 
 _installed = None    # the Patches of the current installation
 _warned = False

@@ -94,11 +94,11 @@ def test_other_versions_get_one_warning_and_stock_pytensor(fresh_plugin, monkeyp
 
 def test_an_error_while_installing_undoes_what_was_done(fresh_plugin, monkeypatch, capsys):
     """An attribute renamed in another release, say, half-way through."""
-    from numba_speedups import softplus
+    from numba_speedups import vector_math
 
     def broken(patches):
         raise AttributeError("module 'pytensor' has no attribute 'renamed'")
-    monkeypatch.setattr(softplus, "install", broken)
+    monkeypatch.setattr(vector_math, "install", broken)
     before = registries()
     assert numba_speedups.install() is False
     assert registries() == before and not numba_speedups.installed()
