@@ -20,9 +20,11 @@
    in-place gemm of numba_speedups/inplace_gemm.py (switched off by the name of its
    rewrite, as PYTENSOR_FLAGS=optimizer_excluding=numba_gemm does for a whole
    run, e.g. of bench/bench.py).
-8. Softplus over a 20 x 784 float32 matrix, and the dA's cross-entropy
-   (two softplus): as PyTensor compiles softplus for Numba, and without
-   branches (numba_speedups/softplus.py).
+8. Elementwise maths over a 20 x 784 matrix (the dA's) and over LeNet's
+   first layer (500 x 20 x 12 x 12), float32 and float64: tanh, the sigmoid,
+   softplus, the dA's cross-entropy (two softplus and a sum) and tanh's
+   gradient, as PyTensor compiles them for Numba, with the plug-in's
+   vectorisable formulas (numba_speedups/vector_math.py), and in NumPy.
 9. The dA's products, (20 x 784) @ (784 x 500) and the in-place update of W
    by a (784 x 40) @ (40 x 500) product: np.dot inside Numba (SciPy's
    OpenBLAS) against NumPy's OpenBLAS called from Numba (numba_speedups/numpy_blas.py).
@@ -147,22 +149,9 @@ def main():
         print(f"7. update of a 1000 x 1000 W, {label}: "
               f"{per_call(fn, (d_value, d_value)):.1f} us")
 
-    # 8. the dA's cross-entropy: softplus as PyTensor compiles it, and
-    # without branches (numba_speedups/softplus.py)
-    a, x = pt.matrix("a"), pt.matrix("x")
-    A = gen.standard_normal((20, 784), dtype="float32") * 4
-    X = gen.random((20, 784), dtype="float32")
-    z = pt.sigmoid(a)
-    cross_entropy = -pt.sum(x * pt.log(z) + (1 - x) * pt.log(1 - z), axis=1)
-    branch_free = numba_funcify_and_cache_key.dispatch(Softplus)
-    register_softplus = numba_basic.register_funcify_and_cache_key(Softplus)
-    for label, implementation in (("PyTensor's", numba_scalar.numba_funcify_Softplus),
-                                  ("branch-free", branch_free)):
-        register_softplus(implementation)
-        softplus = pytensor.function([a], pt.softplus(a))
-        cost = pytensor.function([a, x], cross_entropy)
-        print(f"8. softplus, 20 x 784, {label}: {per_call(softplus, (A,)):.1f} us; "
-              f"the dA's cross-entropy (two softplus): {per_call(cost, (A, X)):.1f} us")
+    # 8. elementwise maths: PyTensor's own Numba code (one C library call per
+    # element), the plug-in's (numba_speedups/vector_math.py) and NumPy's
+    elementwise(gen)
 
     # 9. the dA's products: np.dot inside Numba (SciPy's OpenBLAS) against
     # NumPy's OpenBLAS called from Numba (numba_speedups/numpy_blas.py)
@@ -222,6 +211,48 @@ def main():
           f"{per_call(lambda: [one_by_one(i) for i in range(len(valid_y))], (), 5, warmup=1) / 1e6:.2f} s")
     print("    1000 examples per call: "
           f"{per_call(valid_score, (), 5, warmup=1) / 1e6:.2f} s")
+
+
+def elementwise(gen):
+    from pytensor.scalar.basic import Tanh
+    from pytensor.scalar.math import Sigmoid
+    ours = {op: numba_funcify_and_cache_key.dispatch(op) for op in (Tanh, Sigmoid, Softplus)}
+    stock = {Tanh: numba_scalar.numba_funcify_ScalarOp, Sigmoid: numba_scalar.numba_funcify_Sigmoid,
+             Softplus: numba_scalar.numba_funcify_Softplus}
+
+    def numpy_softplus(v):
+        return numpy.maximum(v, 0) + numpy.log1p(numpy.exp(-numpy.abs(v)))
+
+    def numpy_sigmoid(v):
+        return 1 / (1 + numpy.exp(-v))
+    kernels = [
+        ("tanh", lambda a, x: pt.tanh(a), lambda a, x: numpy.tanh(a)),
+        ("sigmoid", lambda a, x: pt.sigmoid(a), lambda a, x: numpy_sigmoid(a)),
+        ("softplus", lambda a, x: pt.softplus(a), lambda a, x: numpy_softplus(a)),
+        ("the dA's cross-entropy",
+         lambda a, x: -pt.sum(x * pt.log(pt.sigmoid(a)) + (1 - x) * pt.log(1 - pt.sigmoid(a)),
+                              axis=-1),
+         lambda a, x: (x * numpy_softplus(-a) + (1 - x) * numpy_softplus(a)).sum(axis=-1)),
+        ("tanh's gradient, g * (1 - tanh(a)**2)",
+         lambda a, x: x * (1 - pt.tanh(a) ** 2), lambda a, x: x * (1 - numpy.tanh(a) ** 2)),
+    ]
+    for shape in ((20, 784), (500, 20, 12, 12)):
+        for dtype in ("float32", "float64"):
+            A = (gen.standard_normal(shape) * 4).astype(dtype)
+            X = gen.random(shape).astype(dtype)
+            a = pt.tensor("a", dtype=dtype, shape=(None,) * len(shape))
+            x = pt.tensor("x", dtype=dtype, shape=(None,) * len(shape))
+            for name, graph, by_numpy in kernels:
+                times = {}
+                for label, table in (("PyTensor's", stock), ("plug-in", ours)):
+                    for op, implementation in table.items():
+                        numba_basic.register_funcify_and_cache_key(op)(implementation)
+                    fn = pytensor.function([a, x], graph(a, x), on_unused_input="ignore")
+                    times[label] = per_call(fn, (A, X), 1.0)
+                times["NumPy"] = per_call(by_numpy, (A, X), 1.0)
+                print(f"8. {name}, {' x '.join(map(str, shape))}, {dtype}: "
+                      + ", ".join(f"{k} {v:.1f} us" for k, v in times.items())
+                      + f"; plug-in / NumPy {times['plug-in'] / times['NumPy']:.2f}")
 
 
 if __name__ == "__main__":
