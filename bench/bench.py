@@ -24,7 +24,8 @@ import timeit
 # one process each, below)
 if "--threads" in sys.argv:
     _n = sys.argv[sys.argv.index("--threads") + 1]
-    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                 "NUMBA_NUM_THREADS"):
         os.environ[_var] = _n
 
 import numpy  # noqa: E402

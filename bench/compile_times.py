@@ -37,6 +37,7 @@ RUNS = [
     ("logistic_sgd.py", ["--n-epochs", "1"]),
     ("logistic_cg.py", ["--n-epochs", "1"]),
     ("mlp.py", ["--n-epochs", "1"]),
+    ("convolutional_mlp.py", ["--n-epochs", "1"]),
     ("dA.py", ["--training-epochs", "1"]),
     ("SdA.py", ["--pretraining-epochs", "1", "--training-epochs", "1", "--batch-size", "500"]),
 ]

@@ -7,6 +7,7 @@ These loops walk the arrays once, in the order they lie in memory.
 
 Measured: see docs/performance.md, "LeNet".
 """
+import numba
 import numpy
 
 from pytensor.link.numba.dispatch import basic as numba_basic
@@ -63,7 +64,18 @@ def check_fit(x, filters):
         raise ValueError("conv2d: the image and the filters have different channels")
 
 
-def convolution_kernels(sizes):
+def blas_threads():
+    """How many threads NumPy's OpenBLAS uses (1 where it cannot be asked)."""
+    import ctypes
+    if numpy_blas.PATH is None:
+        return 1
+    try:
+        return int(ctypes.CDLL(numpy_blas.PATH).scipy_openblas_get_num_threads64_())
+    except (OSError, AttributeError):
+        return 1
+
+
+def convolution_kernels(sizes, parallel):
     """The three kernels (forward, gradient for the filters, for the input),
     compiled for the sizes known when the graph was built: sizes = (channels,
     image height, width, filter height, width), -1 where unknown. A known
@@ -71,15 +83,9 @@ def convolution_kernels(sizes):
     patch's row (8 numbers in LeNet's second layer): the unfolding ran 2.7
     times faster so. Unknown sizes are read from the arrays."""
     C, H, W, KH, KW = sizes
-
-    @njit
-    def dims(x, filters):
-        c = C if C >= 0 else x.shape[1]
-        h = H if H >= 0 else x.shape[2]
-        w = W if W >= 0 else x.shape[3]
-        kh = KH if KH >= 0 else filters.shape[2]
-        kw = KW if KW >= 0 else filters.shape[3]
-        return c, h, w, kh, kw, h - kh + 1, w - kw + 1
+    # parallel: blocks of images shared out between the cores, each block's
+    # product by a one-thread BLAS; otherwise one block after another, BLAS
+    # using its threads
 
     @njit
     def unfold(x, n0, n1, c, kh, kw, oh, ow, cols):
@@ -117,21 +123,29 @@ def convolution_kernels(sizes):
                     for j in range(ow):
                         into[k, (ni - n0) * p + i * ow + j] = gz[ni, k, i, j]
 
-    @njit
+    @njit(parallel=parallel)
     def conv2d_valid(x, filters):
         check_fit(x, filters)
-        c, h, w, kh, kw, oh, ow = dims(x, filters)
+        c = C if C >= 0 else x.shape[1]
+        h = H if H >= 0 else x.shape[2]
+        w = W if W >= 0 else x.shape[3]
+        kh = KH if KH >= 0 else filters.shape[2]
+        kw = KW if KW >= 0 else filters.shape[3]
+        oh, ow = h - kh + 1, w - kw + 1
         n, f, p, ckk = x.shape[0], filters.shape[0], oh * ow, c * kh * kw
         weights = turned_matrix(filters).astype(x.dtype)
         out = numpy.empty((n, f, p), dtype=x.dtype)
         chunk = block_size(n, ckk * p)
-        buffer = numpy.empty(ckk * chunk * p, dtype=x.dtype)
-        pbuffer = numpy.empty(f * chunk * p, dtype=x.dtype)
-        for n0 in range(0, n, chunk):
+        threads = numba.get_num_threads()
+        buffer = numpy.empty((threads, ckk * chunk * p), dtype=x.dtype)
+        pbuffer = numpy.empty((threads, f * chunk * p), dtype=x.dtype)
+        for block in numba.prange((n + chunk - 1) // chunk):
+            t = numba.get_thread_id()
+            n0 = block * chunk
             n1 = min(n, n0 + chunk)
-            cols = buffer[:ckk * (n1 - n0) * p].reshape((ckk, (n1 - n0) * p))
+            cols = buffer[t, :ckk * (n1 - n0) * p].reshape((ckk, (n1 - n0) * p))
             unfold(x, n0, n1, c, kh, kw, oh, ow, cols)
-            product = pbuffer[:f * (n1 - n0) * p].reshape((f, (n1 - n0) * p))
+            product = pbuffer[t, :f * (n1 - n0) * p].reshape((f, (n1 - n0) * p))
             numpy_blas.gemm_into(product, 1.0, weights, cols, 0.0)
             for ni in range(n1 - n0):
                 for k in range(f):
@@ -139,22 +153,31 @@ def convolution_kernels(sizes):
                         out[n0 + ni, k, q] = product[k, ni * p + q]
         return out.reshape((n, f, oh, ow))
 
-    @njit
+    @njit(parallel=parallel)
     def conv2d_grad_filters(x, gz, filters):
         check_fit(x, filters)
-        c, h, w, kh, kw, oh, ow = dims(x, filters)
+        c = C if C >= 0 else x.shape[1]
+        h = H if H >= 0 else x.shape[2]
+        w = W if W >= 0 else x.shape[3]
+        kh = KH if KH >= 0 else filters.shape[2]
+        kw = KW if KW >= 0 else filters.shape[3]
+        oh, ow = h - kh + 1, w - kw + 1
         n, f, p, ckk = x.shape[0], filters.shape[0], oh * ow, c * kh * kw
-        total = numpy.zeros((f, ckk), dtype=gz.dtype)
+        threads = numba.get_num_threads()
+        totals = numpy.zeros((threads, f, ckk), dtype=gz.dtype)   # a sum per thread
         chunk = block_size(n, ckk * p)
-        buffer = numpy.empty(ckk * chunk * p, dtype=gz.dtype)
-        gbuffer = numpy.empty(f * chunk * p, dtype=gz.dtype)
-        for n0 in range(0, n, chunk):
+        buffer = numpy.empty((threads, ckk * chunk * p), dtype=gz.dtype)
+        gbuffer = numpy.empty((threads, f * chunk * p), dtype=gz.dtype)
+        for block in numba.prange((n + chunk - 1) // chunk):
+            t = numba.get_thread_id()
+            n0 = block * chunk
             n1 = min(n, n0 + chunk)
-            cols = buffer[:ckk * (n1 - n0) * p].reshape((ckk, (n1 - n0) * p))
-            g = gbuffer[:f * (n1 - n0) * p].reshape((f, (n1 - n0) * p))
+            cols = buffer[t, :ckk * (n1 - n0) * p].reshape((ckk, (n1 - n0) * p))
+            g = gbuffer[t, :f * (n1 - n0) * p].reshape((f, (n1 - n0) * p))
             unfold(x, n0, n1, c, kh, kw, oh, ow, cols)
             gather_gradient(gz, n0, n1, f, oh, ow, g)
-            numpy_blas.gemm_into(total, 1.0, g, cols.T, 1.0)
+            numpy_blas.gemm_into(totals[t], 1.0, g, cols.T, 1.0)
+        total = totals.sum(axis=0)
         out = numpy.empty(filters.shape, dtype=filters.dtype)
         for k in range(f):
             for ci in range(c):
@@ -163,20 +186,28 @@ def convolution_kernels(sizes):
                         out[k, ci, kh - 1 - u, kw - 1 - v] = total[k, (ci * kh + u) * kw + v]
         return out
 
-    @njit
+    @njit(parallel=parallel)
     def conv2d_grad_inputs(gz, filters, x):
         check_fit(x, filters)
-        c, h, w, kh, kw, oh, ow = dims(x, filters)
+        c = C if C >= 0 else x.shape[1]
+        h = H if H >= 0 else x.shape[2]
+        w = W if W >= 0 else x.shape[3]
+        kh = KH if KH >= 0 else filters.shape[2]
+        kw = KW if KW >= 0 else filters.shape[3]
+        oh, ow = h - kh + 1, w - kw + 1
         n, f, p, ckk = x.shape[0], filters.shape[0], oh * ow, c * kh * kw
         weights_t = turned_matrix(filters).astype(gz.dtype).T.copy()   # (ckk, f)
         gx = numpy.zeros((n, c, h, w), dtype=x.dtype)
         chunk = block_size(n, ckk * p)
-        gbuffer = numpy.empty(f * chunk * p, dtype=gz.dtype)
-        cbuffer = numpy.empty(ckk * chunk * p, dtype=gz.dtype)
-        for n0 in range(0, n, chunk):
+        threads = numba.get_num_threads()
+        gbuffer = numpy.empty((threads, f * chunk * p), dtype=gz.dtype)
+        cbuffer = numpy.empty((threads, ckk * chunk * p), dtype=gz.dtype)
+        for block in numba.prange((n + chunk - 1) // chunk):
+            t = numba.get_thread_id()
+            n0 = block * chunk
             n1 = min(n, n0 + chunk)
-            g = gbuffer[:f * (n1 - n0) * p].reshape((f, (n1 - n0) * p))
-            cols = cbuffer[:ckk * (n1 - n0) * p].reshape((ckk, (n1 - n0) * p))
+            g = gbuffer[t, :f * (n1 - n0) * p].reshape((f, (n1 - n0) * p))
+            cols = cbuffer[t, :ckk * (n1 - n0) * p].reshape((ckk, (n1 - n0) * p))
             gather_gradient(gz, n0, n1, f, oh, ow, g)
             numpy_blas.gemm_into(cols, 1.0, weights_t, g, 0.0)
             fold_into(gx, n0, n1, c, kh, kw, oh, ow, cols)
@@ -246,8 +277,10 @@ def install(patches):
             filters = node.inputs[filters_input].type.shape
             sizes = tuple(-1 if s is None else int(s)
                           for s in (image[1], image[2], image[3], filters[2], filters[3]))
-            kernel = convolution_kernels(sizes)[which]
-            return kernel, f"dlt-{type(op).__name__}-{sizes}-{key()}"
+            # with one BLAS thread, the blocks go to all cores instead
+            parallel = blas_threads() == 1 and numba.config.NUMBA_NUM_THREADS > 1
+            kernel = convolution_kernels(sizes, parallel)[which]
+            return kernel, f"dlt-{type(op).__name__}-{sizes}-{parallel}-{key()}"
         return implementation
 
     def pooling(make):

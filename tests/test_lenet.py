@@ -190,3 +190,38 @@ def test_bad_arguments_fail_before_compiling(small_mnist, tmp_path, no_compiling
     with pytest.raises(ValueError, match=fragment):
         convolutional_mlp.evaluate_lenet5(dataset=small_mnist, output_folder=str(tmp_path),
                                           **kwargs)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("static", [False, True])
+def test_compiled_kernels_one_block_after_another_or_shared_between_cores(parallel, static):
+    """The plug-in's kernels themselves, in both of their forms (blocks in
+    turn, or blocks shared out between the cores when BLAS has one thread),
+    on a batch of many blocks: forward and both gradients against NumPy."""
+    import numba
+    assert numba_speedups.install()
+    try:
+        from numba_speedups import conv as compiled
+        rng = numpy.random.default_rng(11)
+        # 8 * 5 * 5 * 16 * 16 numbers of columns per image: blocks of 2 images,
+        # 19 blocks, the last one short
+        x = rng.normal(size=(37, 8, 20, 20))
+        w = rng.normal(size=(5, 8, 5, 5))
+        gz = rng.normal(size=(37, 5, 16, 16))
+        assert compiled.BLOCK // (8 * 5 * 5 * 16 * 16) == 2
+        sizes = (8, 20, 20, 5, 5) if static else (-1, -1, -1, -1, -1)
+        forward, grad_filters, grad_inputs = compiled.convolution_kernels(sizes, parallel)
+
+        @numba.njit
+        def run(x, w, gz):
+            return forward(x, w), grad_filters(x, gz, w), grad_inputs(gz, w, x)
+        out, gw, gx = run(x, w, gz)
+        numpy.testing.assert_allclose(out, scipy_conv(x, w), rtol=1e-12, atol=1e-12)
+        v, f = pt.tensor4(), pt.tensor4()
+        cost = (conv2d(v, f) * gz).sum()
+        numpy_gw, numpy_gx = pytensor.function([v, f], pt.grad(cost, [f, v]),
+                                               mode="FAST_COMPILE")(x, w)
+        numpy.testing.assert_allclose(gw, numpy_gw, rtol=1e-10, atol=1e-10)
+        numpy.testing.assert_allclose(gx, numpy_gx, rtol=1e-10, atol=1e-10)
+    finally:
+        numba_speedups.uninstall()
