@@ -133,6 +133,8 @@ def main():
                         help="time the compile of each function of one script")
     parser.add_argument("--no-speedups", action="store_true",
                         help="with --by-function: run on stock PyTensor, without numba_speedups/")
+    parser.add_argument("--only", metavar="SCRIPT", nargs="+", choices=[s for s, _ in RUNS],
+                        help="time these scripts only")
     options = parser.parse_args()
     if options.no_speedups and not options.by_function:
         parser.error("--no-speedups goes with --by-function")
@@ -142,6 +144,8 @@ def main():
         return
     print(f"{'script':16s} {'first run':>10s} {'cached':>10s} {'compiling':>10s}")
     for script, args in RUNS:
+        if options.only and script not in options.only:
+            continue
         with tempfile.TemporaryDirectory() as cache:
             cold = timed_run(script, args, cache, os.path.join(cache, "out1"))
             warm = timed_run(script, args, cache, os.path.join(cache, "out2"))

@@ -15,7 +15,7 @@ reference the tests hold everything else to. The ``numba_speedups`` plug-in
 gives them compiled code (patches unfolded into columns a few images at a
 time, one BLAS product per block: numba_speedups/conv.py). Without the
 plug-in, PyTensor's Numba backend runs the NumPy code in object mode and
-says so in a warning.
+warns once per op (a script says it in one line instead: expect_object_mode).
 """
 import warnings
 

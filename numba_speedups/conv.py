@@ -273,6 +273,9 @@ def install(patches):
 
     def convolution(which, image_input, filters_input):
         def implementation(op, node, **kwargs):
+            if len({v.type.dtype for v in node.inputs + node.outputs}) > 1:
+                # mixed float32 and float64: the NumPy code, which upcasts
+                return numba_basic.generate_fallback_impl(op, node, **kwargs), None
             image = node.inputs[image_input].type.shape
             filters = node.inputs[filters_input].type.shape
             sizes = tuple(-1 if s is None else int(s)

@@ -225,3 +225,14 @@ def test_compiled_kernels_one_block_after_another_or_shared_between_cores(parall
         numpy.testing.assert_allclose(gx, numpy_gx, rtol=1e-10, atol=1e-10)
     finally:
         numba_speedups.uninstall()
+
+
+def test_mixed_float32_and_float64_upcast_like_numpy(impl):
+    rng = numpy.random.default_rng(12)
+    images = rng.normal(size=(2, 2, 6, 5)).astype("float32")
+    filters = rng.normal(size=(3, 2, 3, 3))
+    x, w = pt.tensor4(dtype="float32"), pt.tensor4(dtype="float64")
+    out = pytensor.function([x, w], conv2d(x, w))(images, filters)
+    assert out.dtype == "float64"
+    numpy.testing.assert_allclose(out, scipy_conv(images.astype("float64"), filters),
+                                  rtol=1e-12, atol=1e-12)
