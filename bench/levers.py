@@ -21,7 +21,8 @@
    rewrite, as PYTENSOR_FLAGS=optimizer_excluding=numba_gemm does for a whole
    run, e.g. of bench/bench.py).
 8. Elementwise maths over a 20 x 784 matrix (the dA's) and over LeNet's
-   first layer (500 x 20 x 12 x 12), float32 and float64: tanh, the sigmoid,
+   first layer (500 x 20 x 12 x 12), float32 and float64: exp, the softmax
+   over the last axis, tanh, the sigmoid,
    softplus, the dA's cross-entropy (two softplus and a sum) and tanh's
    gradient, as PyTensor compiles them for Numba, with the plug-in's
    vectorisable formulas (numba_speedups/vector_math.py), and in NumPy.
@@ -214,11 +215,16 @@ def main():
 
 
 def elementwise(gen):
-    from pytensor.scalar.basic import Tanh
+    from pytensor.scalar.basic import Exp, Tanh
     from pytensor.scalar.math import Sigmoid
-    ours = {op: numba_funcify_and_cache_key.dispatch(op) for op in (Tanh, Sigmoid, Softplus)}
-    stock = {Tanh: numba_scalar.numba_funcify_ScalarOp, Sigmoid: numba_scalar.numba_funcify_Sigmoid,
+    ours = {op: numba_funcify_and_cache_key.dispatch(op) for op in (Exp, Tanh, Sigmoid, Softplus)}
+    stock = {Exp: numba_scalar.numba_funcify_ScalarOp, Tanh: numba_scalar.numba_funcify_ScalarOp,
+             Sigmoid: numba_scalar.numba_funcify_Sigmoid,
              Softplus: numba_scalar.numba_funcify_Softplus}
+
+    def numpy_softmax(v):
+        e = numpy.exp(v - v.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
 
     def numpy_softplus(v):
         return numpy.maximum(v, 0) + numpy.log1p(numpy.exp(-numpy.abs(v)))
@@ -226,6 +232,9 @@ def elementwise(gen):
     def numpy_sigmoid(v):
         return 1 / (1 + numpy.exp(-v))
     kernels = [
+        ("exp", lambda a, x: pt.exp(a), lambda a, x: numpy.exp(a)),
+        ("softmax over the last axis", lambda a, x: pt.special.softmax(a, axis=-1),
+         lambda a, x: numpy_softmax(a)),
         ("tanh", lambda a, x: pt.tanh(a), lambda a, x: numpy.tanh(a)),
         ("sigmoid", lambda a, x: pt.sigmoid(a), lambda a, x: numpy_sigmoid(a)),
         ("softplus", lambda a, x: pt.softplus(a), lambda a, x: numpy_softplus(a)),

@@ -8,14 +8,16 @@ faster here (docs/performance.md, "Elementwise"). Written out with adds,
 multiplies, one division, comparisons and a bit cast, the same functions run
 8 or 16 elements at a time in Numba too.
 
-The one building block is expm1(y) for y <= 0:
+The one building block splits y:
 
-    y = k ln 2 + r,  |r| <= ln(2) / 2,   expm1(y) = (2**k - 1) + 2**k expm1(r)
+    y = k ln 2 + r,  |r| <= ln(2) / 2,   exp(y) = 2**k + 2**k expm1(r),
+                                         expm1(y) = (2**k - 1) + 2**k expm1(r)
 
 with ln 2 in two parts (k * ln2_hi is exact, so r keeps its bits), expm1(r)
 by its Taylor series (degree 7 in float32, 13 in float64: the first term left
 out is below half an ulp), and 2**k written into a float's exponent bits, in
-two factors so that k may go down to where exp underflows. Then
+two factors so that k may go down to where exp underflows (and up to where
+it overflows). Then exp is that, and
 
     tanh(|x|)   = -m / (2 + m),                m = expm1(-2 |x|)
     sigmoid(x)  = 1 / (1 + e)  or  e / (1 + e), e = exp(-|x|), by the sign of x
@@ -41,7 +43,7 @@ from numba import types
 from numba.extending import intrinsic
 from pytensor.link.numba.dispatch import basic as numba_basic
 from pytensor.link.numba.dispatch import scalar as numba_scalar
-from pytensor.scalar.basic import Tanh
+from pytensor.scalar.basic import Exp, Tanh
 from pytensor.scalar.math import Sigmoid, Softplus
 
 from numba_speedups._shared import key, njit
@@ -76,10 +78,10 @@ def constants(dtype):
     if real is numpy.float32:
         # |k| <= 150: 8 bits, so ln2_hi keeps 24 - 8 = 16
         return dict(real=real, degree=7, ln2_hi=_rounded(LN2, 16), integer=numpy.int32,
-                    bias=127, shift=23, lowest=-104.0, log_terms=5)
+                    bias=127, shift=23, lowest=-104.0, highest=89.0, log_terms=5)
     # |k| <= 1075: 11 bits, so ln2_hi keeps 53 - 11 = 42
     return dict(real=real, degree=13, ln2_hi=_rounded(LN2, 42), integer=numpy.int64,
-                bias=1023, shift=52, lowest=-746.0, log_terms=11)
+                bias=1023, shift=52, lowest=-746.0, highest=710.0, log_terms=11)
 
 
 # Each function is generated from source, the exp core written into its body:
@@ -88,8 +90,8 @@ def constants(dtype):
 # loop that calls a function is not vectorised (measured: tanh of 20 x 784
 # float64 numbers 198 us with helpers, 24 us in one body; NumPy 28 us).
 EXP_CORE = """
-    y = max({y}, LOWEST)
-    k = np.int32(y * INV_LN2 - HALF)        # nearest integer (truncation: y <= 0)
+    y = {y}
+    k = np.int32(y * INV_LN2 + {half})      # nearest integer (by truncation)
     kf = REAL(k)
     r = (y - kf * LN2_HI) - kf * LN2_LO     # |r| <= ln(2) / 2, every bit kept
     q = C0
@@ -99,11 +101,17 @@ EXP_CORE = """
     # is not (Numba widens int32 sums: cast back)
     k1 = k >> 1
     k2 = k - k1
-    scale = (AS_FLOAT(INT((INT(k1) + BIAS) << SHIFT))
-             * AS_FLOAT(INT((INT(k2) + BIAS) << SHIFT)))
+    s1 = AS_FLOAT(INT((INT(k1) + BIAS) << SHIFT))
+    s2 = AS_FLOAT(INT((INT(k2) + BIAS) << SHIFT))
+    scale = s1 * s2
 """
 
 BODIES = {
+    "exp": """
+def exp(x):
+{core}
+    return s1 * (s2 + s2 * q)               # 2 ** k may overflow where exp(x) does not
+""",
     "tanh": """
 def tanh(x):
 {core}
@@ -132,8 +140,12 @@ def softplus(x):
     return max(x, ZERO) + (TWO * (s + s * s2 * p) + (LN2 if big else ZERO))
 """,
 }
-ARGUMENTS = {"tanh": "-TWO * min(abs(x), CLAMP)", "sigmoid": "ZERO - abs(x)",
-             "softplus": "ZERO - abs(x)"}
+# the argument of the exp core (clamped where exp underflows or overflows),
+# and how to round y / ln 2 to the nearest integer by truncation
+ARGUMENTS = {"exp": ("min(max(x, LOWEST), HIGHEST)", "(HALF if y > ZERO else -HALF)"),
+             "tanh": ("-TWO * min(abs(x), CLAMP)", "-HALF"),
+             "sigmoid": ("max(ZERO - abs(x), LOWEST)", "-HALF"),
+             "softplus": ("max(ZERO - abs(x), LOWEST)", "-HALF")}
 
 
 def function_for(name, dtype):
@@ -144,7 +156,7 @@ def function_for(name, dtype):
     d = [real(1.0 / (2 * n + 1)) for n in range(k_["log_terms"], 0, -1)]
     env = dict(
         np=numpy, REAL=real, INT=integer, AS_FLOAT=_as_float,
-        LOWEST=real(k_["lowest"]), INV_LN2=real(1.0 / LN2), HALF=real(0.5),
+        LOWEST=real(k_["lowest"]), HIGHEST=real(k_["highest"]), INV_LN2=real(1.0 / LN2), HALF=real(0.5),
         LN2_HI=real(k_["ln2_hi"]), LN2_LO=real(LN2_LONG - numpy.longdouble(k_["ln2_hi"])),
         BIAS=integer(k_["bias"]), SHIFT=integer(k_["shift"]),
         ZERO=real(0.0), ONE=real(1.0), TWO=real(2.0), THREE=real(3.0), LN2=real(LN2),
@@ -153,11 +165,16 @@ def function_for(name, dtype):
         **{f"C{i}": v for i, v in enumerate(c)}, **{f"D{i}": v for i, v in enumerate(d)})
     horner = "\n".join(f"    q = q * r + C{i}" for i in range(1, len(c)))
     log_horner = "\n".join(f"    p = p * s2 + D{i}" for i in range(1, len(d)))
-    core = EXP_CORE.format(y=ARGUMENTS[name], horner=horner).strip("\n")
+    argument, half = ARGUMENTS[name]
+    core = EXP_CORE.format(y=argument, half=half, horner=horner).strip("\n")
     source = BODIES[name].format(core=core, log_horner=log_horner)
     local = {}
     exec(compile(source, f"<numba_speedups.vector_math.{name}>", "exec"), env, local)
     return njit(local[name], fastmath={"contract"})
+
+
+def exp_for(dtype):
+    return function_for("exp", dtype)
 
 
 def tanh_for(dtype):
@@ -173,10 +190,10 @@ def softplus_for(dtype):
 
 
 def install(patches):
-    stock = {Tanh: numba_scalar.numba_funcify_ScalarOp,
+    stock = {Exp: numba_scalar.numba_funcify_ScalarOp, Tanh: numba_scalar.numba_funcify_ScalarOp,
              Sigmoid: numba_scalar.numba_funcify_Sigmoid,
              Softplus: numba_scalar.numba_funcify_Softplus}
-    ours = {Tanh: tanh_for, Sigmoid: sigmoid_for, Softplus: softplus_for}
+    ours = {Exp: exp_for, Tanh: tanh_for, Sigmoid: sigmoid_for, Softplus: softplus_for}
     cache_key = numba_scalar.scalar_op_cache_key
 
     def implementation(op, node, **kwargs):
