@@ -4,7 +4,8 @@
     python docs/make_figures.py --run      # also rerun logistic_sgd.py and dA.py (~5 min)
 
 The curves are drawn from the printed output of real runs, kept in
-docs/runs/; the filter pictures are those the dA run wrote.
+docs/runs/; the filter pictures are those the dA run wrote, and LeNet's
+(lenet_filters.png, lenet_feature_maps.png) those its full run wrote.
 """
 import argparse
 import os
@@ -83,6 +84,7 @@ def main():
 
     for log, title, out in (("logistic_sgd.log", "Logistic regression", "logistic_validation.png"),
                             ("mlp.log", "Multilayer perceptron", "mlp_validation.png"),
+                            ("convolutional_mlp.log", "LeNet", "lenet_validation.png"),
                             ("SdA.log", "SdA fine-tuning", "SdA_validation.png")):
         lines = read_log(log)
         if lines and validation_curve(lines)[0]:
