@@ -27,6 +27,10 @@ if "--threads" in sys.argv:
     for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                  "NUMBA_NUM_THREADS"):
         os.environ[_var] = _n
+# --blas-threads N: OpenBLAS alone at N threads, as convolutional_mlp.py and
+# SdA.py run it (one), the rest at --threads
+if "--blas-threads" in sys.argv:
+    os.environ["OPENBLAS_NUM_THREADS"] = sys.argv[sys.argv.index("--blas-threads") + 1]
 
 import numpy  # noqa: E402
 
@@ -488,6 +492,9 @@ def main():
                              "table each (default: all cores)")
     parser.add_argument("--no-speedups", action="store_true",
                         help="time the port on stock PyTensor, without numba_speedups/")
+    parser.add_argument("--blas-threads", type=int, default=None,
+                        help="OpenBLAS threads, if not those of --threads (LeNet's script "
+                             "runs one BLAS thread and shares its convolution out itself)")
     parser.add_argument("--part", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads and len(args.threads) > 1:
@@ -551,6 +558,8 @@ def each_thread_count(args):
             command = [sys.executable, os.path.abspath(__file__), "--threads", str(n),
                        "--dtypes", *args.dtypes, "--write", out, "--part"]
             command += ["--no-speedups"] if args.no_speedups else []
+            if args.blas_threads:
+                command += ["--blas-threads", str(args.blas_threads)]
             subprocess.run(command + (["--quick"] if args.quick else []), check=True)
             with open(out) as f:
                 tables.append(f"### {n} thread{'s' if n > 1 else ''}\n\n" + f.read())
@@ -583,7 +592,8 @@ def table(rows, torch_version, threads, speedups):
                f"Python {platform.python_version()}, PyTensor {pytensor.__version__} "
                f"(default mode, {'with' if speedups else 'without'} numba_speedups), "
                f"NumPy {numpy.__version__}, PyTorch {torch_version} "
-               f"({threads} thread{'' if threads == 1 else 's'})")
+               f"({threads} thread{'' if threads == 1 else 's'}; OpenBLAS "
+               f"{os.environ.get('OPENBLAS_NUM_THREADS', 'its default')})")
     return "\n".join(lines) + f"\n\nMachine: {machine}.\n"
 
 

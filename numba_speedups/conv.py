@@ -76,6 +76,7 @@ def blas_threads():
 
 
 def convolution_kernels(sizes, parallel):
+
     """The three kernels (forward, gradient for the filters, for the input),
     compiled for the sizes known when the graph was built: sizes = (channels,
     image height, width, filter height, width), -1 where unknown. A known
@@ -83,6 +84,10 @@ def convolution_kernels(sizes, parallel):
     patch's row (8 numbers in LeNet's second layer): the unfolding ran 2.7
     times faster so. Unknown sizes are read from the arrays."""
     C, H, W, KH, KW = sizes
+    # workers are a constant of the compiled code: asking Numba for the
+    # thread count or the thread's number at run time would keep the code
+    # out of the disk cache (Numba refuses to cache those calls)
+    WORKERS = max(1, numba.config.NUMBA_NUM_THREADS) if parallel else 1
     # parallel: blocks of images shared out between the cores, each block's
     # product by a one-thread BLAS; otherwise one block after another, BLAS
     # using its threads
@@ -136,21 +141,21 @@ def convolution_kernels(sizes, parallel):
         weights = turned_matrix(filters).astype(x.dtype)
         out = numpy.empty((n, f, p), dtype=x.dtype)
         chunk = block_size(n, ckk * p)
-        threads = numba.get_num_threads()
+        threads = WORKERS
         buffer = numpy.empty((threads, ckk * chunk * p), dtype=x.dtype)
         pbuffer = numpy.empty((threads, f * chunk * p), dtype=x.dtype)
-        for block in numba.prange((n + chunk - 1) // chunk):
-            t = numba.get_thread_id()
-            n0 = block * chunk
-            n1 = min(n, n0 + chunk)
-            cols = buffer[t, :ckk * (n1 - n0) * p].reshape((ckk, (n1 - n0) * p))
-            unfold(x, n0, n1, c, kh, kw, oh, ow, cols)
-            product = pbuffer[t, :f * (n1 - n0) * p].reshape((f, (n1 - n0) * p))
-            numpy_blas.gemm_into(product, 1.0, weights, cols, 0.0)
-            for ni in range(n1 - n0):
-                for k in range(f):
-                    for q in range(p):
-                        out[n0 + ni, k, q] = product[k, ni * p + q]
+        for t in numba.prange(threads):          # one worker per core, its own buffers
+            for block in range(t, (n + chunk - 1) // chunk, threads):
+                n0 = block * chunk
+                n1 = min(n, n0 + chunk)
+                cols = buffer[t, :ckk * (n1 - n0) * p].reshape((ckk, (n1 - n0) * p))
+                unfold(x, n0, n1, c, kh, kw, oh, ow, cols)
+                product = pbuffer[t, :f * (n1 - n0) * p].reshape((f, (n1 - n0) * p))
+                numpy_blas.gemm_into(product, 1.0, weights, cols, 0.0)
+                for ni in range(n1 - n0):
+                    for k in range(f):
+                        for q in range(p):
+                            out[n0 + ni, k, q] = product[k, ni * p + q]
         return out.reshape((n, f, oh, ow))
 
     @njit(parallel=parallel)
@@ -163,20 +168,20 @@ def convolution_kernels(sizes, parallel):
         kw = KW if KW >= 0 else filters.shape[3]
         oh, ow = h - kh + 1, w - kw + 1
         n, f, p, ckk = x.shape[0], filters.shape[0], oh * ow, c * kh * kw
-        threads = numba.get_num_threads()
+        threads = WORKERS
         totals = numpy.zeros((threads, f, ckk), dtype=gz.dtype)   # a sum per thread
         chunk = block_size(n, ckk * p)
         buffer = numpy.empty((threads, ckk * chunk * p), dtype=gz.dtype)
         gbuffer = numpy.empty((threads, f * chunk * p), dtype=gz.dtype)
-        for block in numba.prange((n + chunk - 1) // chunk):
-            t = numba.get_thread_id()
-            n0 = block * chunk
-            n1 = min(n, n0 + chunk)
-            cols = buffer[t, :ckk * (n1 - n0) * p].reshape((ckk, (n1 - n0) * p))
-            g = gbuffer[t, :f * (n1 - n0) * p].reshape((f, (n1 - n0) * p))
-            unfold(x, n0, n1, c, kh, kw, oh, ow, cols)
-            gather_gradient(gz, n0, n1, f, oh, ow, g)
-            numpy_blas.gemm_into(totals[t], 1.0, g, cols.T, 1.0)
+        for t in numba.prange(threads):          # one worker per core, its own buffers
+            for block in range(t, (n + chunk - 1) // chunk, threads):
+                n0 = block * chunk
+                n1 = min(n, n0 + chunk)
+                cols = buffer[t, :ckk * (n1 - n0) * p].reshape((ckk, (n1 - n0) * p))
+                g = gbuffer[t, :f * (n1 - n0) * p].reshape((f, (n1 - n0) * p))
+                unfold(x, n0, n1, c, kh, kw, oh, ow, cols)
+                gather_gradient(gz, n0, n1, f, oh, ow, g)
+                numpy_blas.gemm_into(totals[t], 1.0, g, cols.T, 1.0)
         total = totals.sum(axis=0)
         out = numpy.empty(filters.shape, dtype=filters.dtype)
         for k in range(f):
@@ -199,18 +204,18 @@ def convolution_kernels(sizes, parallel):
         weights_t = turned_matrix(filters).astype(gz.dtype).T.copy()   # (ckk, f)
         gx = numpy.zeros((n, c, h, w), dtype=x.dtype)
         chunk = block_size(n, ckk * p)
-        threads = numba.get_num_threads()
+        threads = WORKERS
         gbuffer = numpy.empty((threads, f * chunk * p), dtype=gz.dtype)
         cbuffer = numpy.empty((threads, ckk * chunk * p), dtype=gz.dtype)
-        for block in numba.prange((n + chunk - 1) // chunk):
-            t = numba.get_thread_id()
-            n0 = block * chunk
-            n1 = min(n, n0 + chunk)
-            g = gbuffer[t, :f * (n1 - n0) * p].reshape((f, (n1 - n0) * p))
-            cols = cbuffer[t, :ckk * (n1 - n0) * p].reshape((ckk, (n1 - n0) * p))
-            gather_gradient(gz, n0, n1, f, oh, ow, g)
-            numpy_blas.gemm_into(cols, 1.0, weights_t, g, 0.0)
-            fold_into(gx, n0, n1, c, kh, kw, oh, ow, cols)
+        for t in numba.prange(threads):          # one worker per core, its own buffers
+            for block in range(t, (n + chunk - 1) // chunk, threads):
+                n0 = block * chunk
+                n1 = min(n, n0 + chunk)
+                g = gbuffer[t, :f * (n1 - n0) * p].reshape((f, (n1 - n0) * p))
+                cols = cbuffer[t, :ckk * (n1 - n0) * p].reshape((ckk, (n1 - n0) * p))
+                gather_gradient(gz, n0, n1, f, oh, ow, g)
+                numpy_blas.gemm_into(cols, 1.0, weights_t, g, 0.0)
+                fold_into(gx, n0, n1, c, kh, kw, oh, ow, cols)
         return gx
 
     return conv2d_valid, conv2d_grad_filters, conv2d_grad_inputs
@@ -280,10 +285,14 @@ def install(patches):
             filters = node.inputs[filters_input].type.shape
             sizes = tuple(-1 if s is None else int(s)
                           for s in (image[1], image[2], image[3], filters[2], filters[3]))
-            # with one BLAS thread, the blocks go to all cores instead
+            # with one BLAS thread (the script's setting), the blocks go to
+            # all cores; with more, BLAS shares each product out instead
+            # (a kernel that set BLAS to one thread itself measured slower:
+            # the other products' threads then wait spinning, 176 against 122 ms)
             parallel = blas_threads() == 1 and numba.config.NUMBA_NUM_THREADS > 1
             kernel = convolution_kernels(sizes, parallel)[which]
-            return kernel, f"dlt-{type(op).__name__}-{sizes}-{parallel}-{key()}"
+            workers = numba.config.NUMBA_NUM_THREADS if parallel else 1
+            return kernel, f"dlt-{type(op).__name__}-{sizes}-{workers}-{key()}"
         return implementation
 
     def pooling(make):
