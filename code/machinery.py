@@ -408,6 +408,10 @@ def run_cli(train):
     end in one line on stderr."""
     from utils import DatasetError
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # this run's checkpoints only: a training function called before in the
+    # same process (a test, a notebook) left its own, maybe relative to
+    # another working directory
+    del _saved[:]
     try:
         try:
             train()

@@ -275,6 +275,12 @@ def install(patches):
     conv = _ops()
     if conv is None:
         return
+    # Numba starts its worker threads when it compiles a parallel function;
+    # a kernel loaded from the disk cache in a process that compiled none
+    # (a resumed run's first call) would jump into threads never started:
+    # a segmentation fault. Start them now (Numba's own, idempotent call).
+    from numba.np.ufunc import parallel as numba_parallel
+    numba_parallel._launch_threads()
 
     def convolution(which, image_input, filters_input):
         def implementation(op, node, **kwargs):

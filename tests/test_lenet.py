@@ -236,3 +236,18 @@ def test_mixed_float32_and_float64_upcast_like_numpy(impl):
     assert out.dtype == "float64"
     numpy.testing.assert_allclose(out, scipy_conv(images.astype("float64"), filters),
                                   rtol=1e-12, atol=1e-12)
+
+
+def test_resuming_a_finished_run_with_the_kernels_cached(small_mnist, tmp_path):
+    """The second run compiles nothing: its first compiled call (the pictures)
+    runs a parallel kernel straight from the disk cache, which crashed before
+    the plug-in started Numba's threads itself."""
+    import subprocess
+    from conftest import command
+    first = subprocess.run(command("convolutional_mlp.py", small_mnist, tmp_path),
+                           capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    again = subprocess.run(command("convolutional_mlp.py", small_mnist, tmp_path, "--resume"),
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.splitlines()[-1] == first.stdout.splitlines()[-1]
