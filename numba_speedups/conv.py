@@ -93,6 +93,16 @@ def convolution_kernels(sizes, parallel):
     # using its threads
 
     @njit
+    def dims(x, filters):
+        # plain int64s: a tuple of literal ints breaks Numba's parallel lowering
+        c = numpy.int64(C if C >= 0 else x.shape[1])
+        h = numpy.int64(H if H >= 0 else x.shape[2])
+        w = numpy.int64(W if W >= 0 else x.shape[3])
+        kh = numpy.int64(KH if KH >= 0 else filters.shape[2])
+        kw = numpy.int64(KW if KW >= 0 else filters.shape[3])
+        return c, h, w, kh, kw, h - kh + 1, w - kw + 1
+
+    @njit
     def unfold(x, n0, n1, c, kh, kw, oh, ow, cols):
         for ci in range(c):
             for u in range(kh):
@@ -131,12 +141,7 @@ def convolution_kernels(sizes, parallel):
     @njit(parallel=parallel)
     def conv2d_valid(x, filters):
         check_fit(x, filters)
-        c = C if C >= 0 else x.shape[1]
-        h = H if H >= 0 else x.shape[2]
-        w = W if W >= 0 else x.shape[3]
-        kh = KH if KH >= 0 else filters.shape[2]
-        kw = KW if KW >= 0 else filters.shape[3]
-        oh, ow = h - kh + 1, w - kw + 1
+        c, h, w, kh, kw, oh, ow = dims(x, filters)
         n, f, p, ckk = x.shape[0], filters.shape[0], oh * ow, c * kh * kw
         weights = turned_matrix(filters).astype(x.dtype)
         out = numpy.empty((n, f, p), dtype=x.dtype)
@@ -161,12 +166,7 @@ def convolution_kernels(sizes, parallel):
     @njit(parallel=parallel)
     def conv2d_grad_filters(x, gz, filters):
         check_fit(x, filters)
-        c = C if C >= 0 else x.shape[1]
-        h = H if H >= 0 else x.shape[2]
-        w = W if W >= 0 else x.shape[3]
-        kh = KH if KH >= 0 else filters.shape[2]
-        kw = KW if KW >= 0 else filters.shape[3]
-        oh, ow = h - kh + 1, w - kw + 1
+        c, h, w, kh, kw, oh, ow = dims(x, filters)
         n, f, p, ckk = x.shape[0], filters.shape[0], oh * ow, c * kh * kw
         threads = WORKERS
         totals = numpy.zeros((threads, f, ckk), dtype=gz.dtype)   # a sum per thread
@@ -194,12 +194,7 @@ def convolution_kernels(sizes, parallel):
     @njit(parallel=parallel)
     def conv2d_grad_inputs(gz, filters, x):
         check_fit(x, filters)
-        c = C if C >= 0 else x.shape[1]
-        h = H if H >= 0 else x.shape[2]
-        w = W if W >= 0 else x.shape[3]
-        kh = KH if KH >= 0 else filters.shape[2]
-        kw = KW if KW >= 0 else filters.shape[3]
-        oh, ow = h - kh + 1, w - kw + 1
+        c, h, w, kh, kw, oh, ow = dims(x, filters)
         n, f, p, ckk = x.shape[0], filters.shape[0], oh * ow, c * kh * kw
         weights_t = turned_matrix(filters).astype(gz.dtype).T.copy()   # (ckk, f)
         gx = numpy.zeros((n, c, h, w), dtype=x.dtype)
