@@ -244,9 +244,13 @@ def numpy_lenet_step(p, x, y):
     flat = h1.reshape(len(x), -1)
     h2 = numpy.tanh(flat @ p["W2"] + p["b2"])
     logits = h2 @ p["W3"] + p["b3"]
-    e = numpy.exp(logits - logits.max(axis=1, keepdims=True))
-    d3 = e / e.sum(axis=1, keepdims=True)
-    d3[numpy.arange(len(y)), y] -= 1
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = numpy.exp(shifted)
+    total = e.sum(axis=1, keepdims=True)
+    rows = numpy.arange(len(y))
+    cost = numpy.mean(numpy.log(total[:, 0]) - shifted[rows, y])
+    d3 = e / total
+    d3[rows, y] -= 1
     d3 /= len(y)
     d2 = (d3 @ p["W3"].T) * (1 - h2 * h2)
     dflat = d2 @ p["W2"].T
@@ -261,6 +265,7 @@ def numpy_lenet_step(p, x, y):
     grads["W0"], _ = numpy_conv_grads(x.reshape(len(x), 1, 28, 28), p["W0"], da0, False)
     for k, g in grads.items():
         p[k] -= (0.1 * g).astype(p[k].dtype)
+    return cost
 
 
 def numpy_step(name, params, data, batch_size, dtype):
@@ -268,45 +273,57 @@ def numpy_step(name, params, data, batch_size, dtype):
     xs, ys = data[0].astype(dtype), data[1]
     rng = numpy.random.default_rng(0)
 
+    # Each step returns the cost, as the port's and PyTorch's do (the
+    # scripts print it): the same work in all three
     def softmax_grad(logits, y):
-        e = numpy.exp(logits - logits.max(axis=1, keepdims=True))
-        prob = e / e.sum(axis=1, keepdims=True)
-        prob[numpy.arange(len(y)), y] -= 1
-        return prob / len(y)
+        """The mean negative log-likelihood and its gradient for the logits."""
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        e = numpy.exp(shifted)
+        total = e.sum(axis=1, keepdims=True)
+        rows = numpy.arange(len(y))
+        cost = numpy.mean(numpy.log(total[:, 0]) - shifted[rows, y])
+        prob = e / total
+        prob[rows, y] -= 1
+        return prob / len(y), cost
 
     def dA_grads(x, W, b, bp, corruption):
         mask = rng.random(x.shape) >= corruption if corruption else 1
         tx = x * mask
         h = sigmoid(tx @ W + b)
-        z = sigmoid(h @ W.T + bp)
+        logits = h @ W.T + bp
+        z = sigmoid(logits)
+        # -x log z - (1 - x) log(1 - z) = softplus(logits) - x logits
+        softplus = numpy.maximum(logits, 0) + numpy.log1p(numpy.exp(-numpy.abs(logits)))
+        cost = (softplus - x * logits).sum() / len(x)
         dz = (z - x) / len(x)               # cross-entropy through the sigmoid
         dh = (dz @ W) * h * (1 - h)
-        return tx.T @ dh + dz.T @ h, dh.sum(0), dz.sum(0)
+        return (tx.T @ dh + dz.T @ h, dh.sum(0), dz.sum(0)), cost
 
     def step(i):
         x = xs[i * batch_size:(i + 1) * batch_size]
         y = ys[i * batch_size:(i + 1) * batch_size]
         if name == "LeNet":
-            numpy_lenet_step(p, x, y)
+            return numpy_lenet_step(p, x, y)
         elif name == "logistic regression":
-            d = softmax_grad(x @ p["W"] + p["b"], y)
+            d, cost = softmax_grad(x @ p["W"] + p["b"], y)
             p["W"] -= 0.13 * (x.T @ d)
             p["b"] -= 0.13 * d.sum(0)
         elif name == "MLP":
             h = numpy.tanh(x @ p["W1"] + p["b1"])
-            d2 = softmax_grad(h @ p["W2"] + p["b2"], y)
+            d2, cost = softmax_grad(h @ p["W2"] + p["b2"], y)
+            cost += 0.0001 * ((p["W1"] ** 2).sum() + (p["W2"] ** 2).sum())
             dh = (d2 @ p["W2"].T) * (1 - h * h)
             p["W2"] -= 0.01 * (h.T @ d2 + 0.0002 * p["W2"])
             p["b2"] -= 0.01 * d2.sum(0)
             p["W1"] -= 0.01 * (x.T @ dh + 0.0002 * p["W1"])
             p["b1"] -= 0.01 * dh.sum(0)
         elif name.startswith("dA"):
-            gW, gb, gbp = dA_grads(x, p["W"], p["b"], p["b_prime"], corruption(name))
+            (gW, gb, gbp), cost = dA_grads(x, p["W"], p["b"], p["b_prime"], corruption(name))
             p["W"] -= 0.1 * gW
             p["b"] -= 0.1 * gb
             p["b_prime"] -= 0.1 * gbp
         elif name.startswith("SdA pre"):
-            gW, gb, gbp = dA_grads(x, p["W0"], p["b0"], p["b_prime0"], corruption(name))
+            (gW, gb, gbp), cost = dA_grads(x, p["W0"], p["b0"], p["b_prime0"], corruption(name))
             p["W0"] -= 0.001 * gW
             p["b0"] -= 0.001 * gb
             p["b_prime0"] -= 0.001 * gbp
@@ -314,7 +331,7 @@ def numpy_step(name, params, data, batch_size, dtype):
             acts = [x]
             for k in range(3):
                 acts.append(sigmoid(acts[-1] @ p[f"W{k}"] + p[f"b{k}"]))
-            d = softmax_grad(acts[-1] @ p["W3"] + p["b3"], y)
+            d, cost = softmax_grad(acts[-1] @ p["W3"] + p["b3"], y)
             grads = {"W3": acts[-1].T @ d, "b3": d.sum(0)}
             d = d @ p["W3"].T
             for k in (2, 1, 0):
@@ -323,6 +340,7 @@ def numpy_step(name, params, data, batch_size, dtype):
                 d = d @ p[f"W{k}"].T
             for k, g in grads.items():
                 p[k] -= 0.1 * g
+        return cost
     return step, lambda: p
 
 
@@ -378,7 +396,7 @@ def torch_step(name, params, data, batch_size, dtype):
             for t, g in zip(used, grads):
                 if g is not None:
                     t -= lr * g
-        return cost
+        return cost.detach()
     return step, lambda: {k: v.detach().numpy() for k, v in p.items()}
 
 
@@ -465,14 +483,15 @@ def check_same_update(name, dtype, data):
         # little noise on the digits leaves no ties for this check
         noise = numpy.random.default_rng(1).uniform(0, 1e-3, data[0].shape)
         data = ((data[0] + noise).astype(data[0].dtype), data[1])
-    results = []
+    results, costs = [], []
     for build in (port_step, torch_step, numpy_step):
         step, get = build(name, params, data, batch_size, dtype)
-        step(1)
+        costs.append(float(step(1)))
         results.append(get())
     CHECKING[0] = False
     tol = 2e-4 if dtype == "float32" else 1e-9
-    worst = 0.0
+    # the cost each step returns (all three compute it), then the parameters
+    worst = max(abs(c - costs[0]) / abs(costs[0]) for c in costs[1:])
     for key in results[0]:
         for other in results[1:]:
             diff = numpy.max(numpy.abs(results[0][key] - other[key]))
@@ -495,8 +514,16 @@ def main():
     parser.add_argument("--blas-threads", type=int, default=None,
                         help="OpenBLAS threads, if not those of --threads (LeNet's script "
                              "runs one BLAS thread and shares its convolution out itself)")
+    parser.add_argument("--steps", nargs="+", metavar="NAME", default=None,
+                        help="only the steps whose names start with these words, e.g. "
+                             "dA LeNet (default: all)")
     parser.add_argument("--part", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    steps = [(name, size) for name, size in STEPS
+             if not args.steps or any(name.lower().startswith(w.lower()) for w in args.steps)]
+    if not steps:
+        parser.error(f"no step starts with {' or '.join(args.steps)}; the steps: "
+                     + ", ".join(name for name, _ in STEPS))
     if args.threads and len(args.threads) > 1:
         return each_thread_count(args)
     installed = numba_speedups.install(enabled=not args.no_speedups)
@@ -514,7 +541,7 @@ def main():
         pytensor.config.floatX = dtype
         peak = peak_gemm(dtype)
         print(f"\n{dtype}: peak GEMM {peak / 1e9:.1f} GFLOP/s (NumPy, 1024x1024)")
-        for name, batch_size in STEPS:
+        for name, batch_size in steps:
             worst = check_same_update(name, dtype, data)
             n_batches = len(data[0]) // batch_size
             ms = {}
@@ -531,6 +558,8 @@ def main():
             print(f"  {name:28s} port {ms['port']:8.3f} ms  PyTorch {ms['PyTorch']:8.3f} ms  "
                   f"NumPy {ms['NumPy']:8.3f} ms  ratio {row[6]:5.2f}  "
                   f"epoch {row[7]:7.1f} s  FLOP bound {bound:7.4f} ms")
+        if "LeNet" not in dict(steps):
+            continue
         (port, pytorch, by_numpy), worst = conv_alone(dtype, seconds)
         bound = 1e3 * 3 * 2 * 500 * 64 * 500 * 50 / peak
         name = "LeNet conv layer 1 alone"
@@ -560,6 +589,8 @@ def each_thread_count(args):
             command += ["--no-speedups"] if args.no_speedups else []
             if args.blas_threads:
                 command += ["--blas-threads", str(args.blas_threads)]
+            if args.steps:
+                command += ["--steps", *args.steps]
             subprocess.run(command + (["--quick"] if args.quick else []), check=True)
             with open(out) as f:
                 tables.append(f"### {n} thread{'s' if n > 1 else ''}\n\n" + f.read())

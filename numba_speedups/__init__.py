@@ -16,6 +16,7 @@ One module per speed-up, each with its measured gain in its docstring:
     merged_gemms      the dA's two weight terms in one gemm
     vector_math       tanh, the sigmoid and softplus in plain arithmetic, so
                       that the loops around them run on vector instructions
+    inline_loops      elementwise loops with all their scalar code inlined
     llvm_o2           LLVM at -O2 instead of -O3 (faster first compile)
     small_reductions  sums, maxima and argmax along one axis as plain loops
     conv              compiled loops for the LeNet chapter's convolution and pooling
@@ -41,7 +42,7 @@ WRITTEN_FOR = {
 
 # in this order: the products of inplace_gemm and fused_backprop call numpy_blas
 MODULES = ["numpy_blas", "transpose", "inplace_gemm", "fused_backprop", "merged_gemms",
-           "vector_math", "llvm_o2", "small_reductions", "conv"]
+           "vector_math", "inline_loops", "llvm_o2", "small_reductions", "conv"]
 
 _installed = None    # the Patches of the current installation
 _warned = False

@@ -170,7 +170,9 @@ def function_for(name, dtype):
     source = BODIES[name].format(core=core, log_horner=log_horner)
     local = {}
     exec(compile(source, f"<numba_speedups.vector_math.{name}>", "exec"), env, local)
-    return njit(local[name], fastmath={"contract"})
+    # forceinline: LLVM inlines it into its caller whatever its size (and
+    # numba_speedups/inline_loops.py makes the callers up to the loop do the same)
+    return njit(local[name], fastmath={"contract"}, forceinline=True)
 
 
 def exp_for(dtype):

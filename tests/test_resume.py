@@ -35,6 +35,8 @@ def start_and_kill(cmd, folder, sig, delay):
         return None
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        return None         # it finished between the poll and the signal
     return proc.returncode, out, err
 
 

@@ -310,6 +310,41 @@ def test_vectorisable_functions_are_within_three_ulps(dtype, name):
     assert numpy.isnan(ends[2])
 
 
+def calls_in_compiled_code(fn):
+    """Names of the functions the compiled code of fn still calls."""
+    import re
+    jitted = fn.vm.jit_fn
+    return re.findall(r"call [^@]*@([\w.$]+)\(", jitted.inspect_llvm(jitted.signatures[0]))
+
+
+def test_elementwise_loops_inline_their_scalar_code(monkeypatch):
+    """The dA's cross-entropy in float64 (two softplus in a fused graph, each too
+    large for LLVM's inliner): with numba_speedups/inline_loops.py no call to
+    softplus is left in the loop, so that LLVM can vectorise it; without it,
+    one call per element."""
+    rng = numpy.random.default_rng(0)
+    A, X = rng.standard_normal((20, 784)) * 4, rng.random((20, 784))
+    want = (numpy.logaddexp(0, -A) * X + numpy.logaddexp(0, A) * (1 - X)).sum()
+
+    def compiled():
+        a, x = pt.matrix("a"), pt.matrix("x")
+        fn = pytensor.function(
+            [a, x], -pt.sum(x * pt.log(pt.sigmoid(a)) + (1 - x) * pt.log(1 - pt.sigmoid(a))))
+        numpy.testing.assert_allclose(fn(A, X), want, rtol=1e-12)
+        return [name for name in calls_in_compiled_code(fn) if "softplus" in name.lower()]
+    assert compiled() == []
+    numba_speedups.uninstall()
+    try:
+        monkeypatch.setattr(numba_speedups, "MODULES",
+                            [m for m in numba_speedups.MODULES if m != "inline_loops"])
+        assert numba_speedups.install()
+        assert compiled() != []
+    finally:
+        numba_speedups.uninstall()
+        monkeypatch.undo()
+        assert numba_speedups.install()
+
+
 def layouts(matrix):
     """The same values laid out in memory every way a graph can hand them on."""
     return {"C": matrix, "F": numpy.asfortranarray(matrix), "rows reversed": matrix[::-1],
