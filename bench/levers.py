@@ -37,6 +37,10 @@
 12. Scoring the 10,000 validation examples with the SdA at batch size 1: one
     call per example, as the original did, or 1000 examples per call, as
     SdA.build_finetune_functions now does (same per-minibatch errors).
+13. The dA's h @ W.T (20 x 500 by 500 x 784, W.T a view), float32 and
+    float64: OpenBLAS asked for it as it is, or turned round, (W @ h.T).T
+    written in rows and copied back (numba_speedups/numpy_blas.py does that
+    for float32, a few rows by a transposed matrix), with NumPy's h @ W.T beside.
 
 Run it with OPENBLAS_NUM_THREADS=1 and =2 to see what a second BLAS thread does.
 It installs the speed-up plug-in (numba_speedups/) first, as the scripts do,
@@ -212,6 +216,41 @@ def main():
           f"{per_call(lambda: [one_by_one(i) for i in range(len(valid_y))], (), 5, warmup=1) / 1e6:.2f} s")
     print("    1000 examples per call: "
           f"{per_call(valid_score, (), 5, warmup=1) / 1e6:.2f} s")
+
+    turned_round(gen)
+
+
+def turned_round(gen):
+    from numba_speedups.numpy_blas import AS_IS, TRANSPOSED, blas_product
+
+    @numba.njit
+    def as_it_is(z, h, W):
+        # h in rows, W.T read as the transpose of W's rows
+        blas_product(z.shape[0], z.shape[1], h.shape[1], 1.0, h.ctypes.data, AS_IS,
+                     h.shape[1], W.ctypes.data, TRANSPOSED, W.shape[1], 0.0, z.ctypes.data,
+                     z.shape[1], z.itemsize)
+
+    @numba.njit
+    def turned(z, h, W):
+        t = numpy.empty((z.shape[1], z.shape[0]), dtype=z.dtype)
+        blas_product(t.shape[0], t.shape[1], h.shape[1], 1.0, W.ctypes.data, AS_IS,
+                     W.shape[1], h.ctypes.data, TRANSPOSED, h.shape[1], 0.0, t.ctypes.data,
+                     t.shape[1], z.itemsize)
+        for i in range(z.shape[0]):
+            for j in range(z.shape[1]):
+                z[i, j] = t[j, i]
+
+    for dtype in ("float32", "float64"):
+        h = gen.random((20, 500)).astype(dtype)
+        W = gen.random((784, 500)).astype(dtype)
+        z = numpy.empty((20, 784), dtype=dtype)
+        times = {}
+        for label, fn in (("as it is", as_it_is), ("turned round", turned)):
+            times[label] = per_call(fn, (z, h, W))
+            numpy.testing.assert_allclose(z, h @ W.T, rtol=1e-4)
+        times["NumPy"] = per_call(lambda: h @ W.T, ())
+        print(f"13. h @ W.T, 20 x 500 by 500 x 784, {dtype}: "
+              + ", ".join(f"{k} {v:.1f} us" for k, v in times.items()))
 
 
 def elementwise(gen):

@@ -139,6 +139,17 @@ def blas_product(m, n, k, alpha, x, x_how, x_row, y, y_how, y_row, beta, z, z_ro
         dgemm(ROW_MAJOR, x_how, y_how, m, n, k, alpha, x, x_row, y, y_row, beta, z, z_row)
 
 
+@njit
+def turned_round_is_faster(m, n, k, x_how, y_how, itemsize):
+    """Whether to compute x @ y as (y.T @ x.T).T. For a few rows x (m) times a
+    transposed y (the dA's h @ W.T: 20 x 500 by 500 x 784), OpenBLAS's sgemm
+    took 1.5 times as long as for the same product turned round, written in
+    the other order and copied back (AMD EPYC, one thread; bench/levers.py,
+    item 13). In float64, or with y as it is, turning it round was slower."""
+    return (itemsize == 4 and x_how == AS_IS and y_how == TRANSPOSED
+            and 4 <= m <= 32 and k >= 100 and n >= 4 * m)
+
+
 # Numba compiles gemm_by_blas once for each layout of z, x and y; the loops
 # over z alone go in functions of their own, compiled once for z
 @njit
@@ -172,7 +183,15 @@ def gemm_by_blas(z, alpha, x, y, beta):
             return
     xs, x_how, x_row = blas_operand(x)
     ys, y_how, y_row = blas_operand(y)
-    if in_rows(z):
+    if beta == 0 and turned_round_is_faster(m, n, k, x_how, y_how, z.itemsize):
+        # z.T = y.T @ x.T, in rows, then copied over; y.T lies in rows
+        turned = numpy.empty((n, m), dtype=z.dtype)
+        blas_product(n, m, k, alpha, ys.ctypes.data, AS_IS, y_row, xs.ctypes.data,
+                     TRANSPOSED, x_row, 0.0, turned.ctypes.data, max(1, m), z.itemsize)
+        for i in range(m):
+            for j in range(n):
+                z[i, j] = turned[j, i]
+    elif in_rows(z):
         blas_product(m, n, k, alpha, xs.ctypes.data, x_how, x_row,
                      ys.ctypes.data, y_how, y_row, beta, z.ctypes.data,
                      z.strides[0] // z.itemsize, z.itemsize)
