@@ -22,7 +22,8 @@ One module per speed-up, each with its measured gain in its docstring:
     conv              compiled loops for the LeNet chapter's convolution and pooling
 
 Switch them off with ``DLT_SPEEDUPS=0`` in the environment or a script's
-``--no-speedups`` flag. ``install()`` checks the versions of PyTensor, NumPy
+``--no-speedups`` flag; ``DLT_SPEEDUPS_EXCLUDE=inline_loops,conv`` leaves out
+the modules it names (to measure what one of them gives). ``install()`` checks the versions of PyTensor, NumPy
 and Numba it was written for; outside them, or on any error while
 installing, it prints one warning on stderr and leaves PyTensor as it was.
 It sets no environment variable.
@@ -96,8 +97,12 @@ def install(enabled=True):
     try:
         from numba_speedups._patches import Patches
         patches = Patches()
+        excluded = {n.strip() for n in os.environ.get("DLT_SPEEDUPS_EXCLUDE", "").split(",")}
+        unknown = excluded - set(MODULES) - {""}
+        if unknown:
+            raise ValueError(f"DLT_SPEEDUPS_EXCLUDE names no module {', '.join(sorted(unknown))}")
         try:
-            for name in MODULES:
+            for name in [m for m in MODULES if m not in excluded]:
                 importlib.import_module(f"numba_speedups.{name}").install(patches)
         except BaseException:
             patches.undo()
