@@ -16,12 +16,14 @@ $(VENV)/.installed: setup.py
 run: $(VENV)/.installed
 	$(PY) code/dA.py
 
+# one test process per core, at most 4 (pytest-xdist): most of the suite's time
+# is compiling, which runs on one core per process
 test: $(VENV)/.installed
-	$(PY) -m pytest -ra
+	$(PY) -m pytest -ra --numprocesses auto --maxprocesses 4
 
 # everything but the long reproduction runs
 test-fast: $(VENV)/.installed
-	$(PY) -m pytest -ra -m "not slow"
+	$(PY) -m pytest -ra --numprocesses auto --maxprocesses 4 -m "not slow"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

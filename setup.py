@@ -26,7 +26,7 @@ setup(
         "scipy>=1.17,<1.18",
     ],
     extras_require={
-        "test": ["pytest>=9.2,<9.3", "hypothesis>=6.170,<7"],
+        "test": ["pytest>=9.2,<9.3", "hypothesis>=6.170,<7", "pytest-xdist>=3.8,<3.9"],
         "docs": ["sphinx>=8.2,<8.3", "myst-parser>=4.0,<4.1", "sphinx-mathjax-offline==0.0.2"],
         "bench": ["torch>=2.14,<2.15"],
     },

@@ -115,6 +115,32 @@ def test_the_environment_switches_them_off(fresh_plugin, monkeypatch, capsys, va
     assert capsys.readouterr().err == ""
 
 
+def test_named_modules_can_be_left_out(fresh_plugin, monkeypatch, capsys):
+    """DLT_SPEEDUPS_EXCLUDE leaves out the modules it names, the rest installed;
+    a name that is no module is one warning and stock PyTensor."""
+    from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key
+    from pytensor.scalar.basic import Composite
+    from pytensor.scalar.math import Softplus
+
+    def module_of(op_type):
+        return numba_funcify_and_cache_key.dispatch(op_type).__module__
+    monkeypatch.setenv("DLT_SPEEDUPS_EXCLUDE", "inline_loops")
+    assert numba_speedups.install()
+    assert module_of(Softplus) == "numba_speedups.vector_math"
+    assert not module_of(Composite).startswith("numba_speedups")
+    numba_speedups.uninstall()
+    monkeypatch.delenv("DLT_SPEEDUPS_EXCLUDE")
+    assert numba_speedups.install()
+    assert module_of(Composite) == "numba_speedups.inline_loops"
+    numba_speedups.uninstall()
+    monkeypatch.setenv("DLT_SPEEDUPS_EXCLUDE", "inline_loops, no_such_module")
+    before = registries()
+    assert numba_speedups.install() is False
+    assert registries() == before
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no_such_module" in err[0], err
+
+
 def numbers(line):
     return [float(n) for n in re.findall(r"-?\d+\.\d+(?:e[-+]?\d+)?", line)]
 
