@@ -235,6 +235,18 @@ def numpy_pool(a):
     return pooled, blocks == pooled[:, :, :, None, :, None]
 
 
+def softmax_grad(logits, y):
+    """The mean negative log-likelihood of the labels y and its gradient for the logits."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = numpy.exp(shifted)
+    total = e.sum(axis=1, keepdims=True)
+    rows = numpy.arange(len(y))
+    cost = numpy.mean(numpy.log(total[:, 0]) - shifted[rows, y])
+    prob = e / total
+    prob[rows, y] -= 1
+    return prob / len(y), cost
+
+
 def numpy_lenet_step(p, x, y):
     a0 = numpy_conv(x.reshape(len(x), 1, 28, 28), p["W0"])
     m0, hit0 = numpy_pool(a0)
@@ -244,15 +256,7 @@ def numpy_lenet_step(p, x, y):
     h1 = numpy.tanh(m1 + p["b1"][None, :, None, None])
     flat = h1.reshape(len(x), -1)
     h2 = numpy.tanh(flat @ p["W2"] + p["b2"])
-    logits = h2 @ p["W3"] + p["b3"]
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    e = numpy.exp(shifted)
-    total = e.sum(axis=1, keepdims=True)
-    rows = numpy.arange(len(y))
-    cost = numpy.mean(numpy.log(total[:, 0]) - shifted[rows, y])
-    d3 = e / total
-    d3[rows, y] -= 1
-    d3 /= len(y)
+    d3, cost = softmax_grad(h2 @ p["W3"] + p["b3"], y)
     d2 = (d3 @ p["W3"].T) * (1 - h2 * h2)
     dflat = d2 @ p["W2"].T
     grads = {"W3": h2.T @ d3, "b3": d3.sum(0), "W2": flat.T @ d2, "b2": d2.sum(0)}
@@ -276,17 +280,6 @@ def numpy_step(name, params, data, batch_size, dtype):
 
     # Each step returns the cost, as the port's and PyTorch's do (the
     # scripts print it): the same work in all three
-    def softmax_grad(logits, y):
-        """The mean negative log-likelihood and its gradient for the logits."""
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        e = numpy.exp(shifted)
-        total = e.sum(axis=1, keepdims=True)
-        rows = numpy.arange(len(y))
-        cost = numpy.mean(numpy.log(total[:, 0]) - shifted[rows, y])
-        prob = e / total
-        prob[rows, y] -= 1
-        return prob / len(y), cost
-
     def dA_grads(x, W, b, bp, corruption):
         mask = rng.random(x.shape) >= corruption if corruption else 1
         tx = x * mask
