@@ -57,6 +57,13 @@ def block_size(n, column_length):
 
 
 @njit
+def block_view(buffer, t, rows, columns):
+    """Worker t's part of buffer as a fresh rows x columns matrix (the last
+    block of images may be shorter than the others)."""
+    return buffer[t, :rows * columns].reshape((rows, columns))
+
+
+@njit
 def check_fit(x, filters):
     if x.shape[2] < filters.shape[2] or x.shape[3] < filters.shape[3]:
         raise ValueError("conv2d: the filter does not fit in the image")
@@ -153,9 +160,9 @@ def convolution_kernels(sizes, parallel):
             for block in range(t, (n + chunk - 1) // chunk, threads):
                 n0 = block * chunk
                 n1 = min(n, n0 + chunk)
-                cols = buffer[t, :ckk * (n1 - n0) * p].reshape((ckk, (n1 - n0) * p))
+                cols = block_view(buffer, t, ckk, (n1 - n0) * p)
                 unfold(x, n0, n1, c, kh, kw, oh, ow, cols)
-                product = pbuffer[t, :f * (n1 - n0) * p].reshape((f, (n1 - n0) * p))
+                product = block_view(pbuffer, t, f, (n1 - n0) * p)
                 numpy_blas.gemm_into(product, 1.0, weights, cols, 0.0)
                 for ni in range(n1 - n0):
                     for k in range(f):
@@ -177,8 +184,8 @@ def convolution_kernels(sizes, parallel):
             for block in range(t, (n + chunk - 1) // chunk, threads):
                 n0 = block * chunk
                 n1 = min(n, n0 + chunk)
-                cols = buffer[t, :ckk * (n1 - n0) * p].reshape((ckk, (n1 - n0) * p))
-                g = gbuffer[t, :f * (n1 - n0) * p].reshape((f, (n1 - n0) * p))
+                cols = block_view(buffer, t, ckk, (n1 - n0) * p)
+                g = block_view(gbuffer, t, f, (n1 - n0) * p)
                 unfold(x, n0, n1, c, kh, kw, oh, ow, cols)
                 gather_gradient(gz, n0, n1, f, oh, ow, g)
                 numpy_blas.gemm_into(totals[t], 1.0, g, cols.T, 1.0)
@@ -206,8 +213,8 @@ def convolution_kernels(sizes, parallel):
             for block in range(t, (n + chunk - 1) // chunk, threads):
                 n0 = block * chunk
                 n1 = min(n, n0 + chunk)
-                g = gbuffer[t, :f * (n1 - n0) * p].reshape((f, (n1 - n0) * p))
-                cols = cbuffer[t, :ckk * (n1 - n0) * p].reshape((ckk, (n1 - n0) * p))
+                g = block_view(gbuffer, t, f, (n1 - n0) * p)
+                cols = block_view(cbuffer, t, ckk, (n1 - n0) * p)
                 gather_gradient(gz, n0, n1, f, oh, ow, g)
                 numpy_blas.gemm_into(cols, 1.0, weights_t, g, 0.0)
                 fold_into(gx, n0, n1, c, kh, kw, oh, ow, cols)
