@@ -25,7 +25,9 @@
    over the last axis, tanh, the sigmoid,
    softplus, the dA's cross-entropy (two softplus and a sum) and tanh's
    gradient, as PyTensor compiles them for Numba, with the plug-in's
-   vectorisable formulas (numba_speedups/vector_math.py), and in NumPy.
+   vectorisable formulas (numba_speedups/vector_math.py), and in NumPy. The
+   plug-in's row is timed twice: through pytensor.function, and its compiled
+   code called directly (fn.vm.jit_fn), without the function's fixed cost.
 9. The dA's products, (20 x 784) @ (784 x 500) and the in-place update of W
    by a (784 x 40) @ (40 x 500) product: np.dot inside Numba (SciPy's
    OpenBLAS) against NumPy's OpenBLAS called from Numba (numba_speedups/numpy_blas.py).
@@ -297,10 +299,14 @@ def elementwise(gen):
                         numba_basic.register_funcify_and_cache_key(op)(implementation)
                     fn = pytensor.function([a, x], graph(a, x), on_unused_input="ignore")
                     times[label] = per_call(fn, (A, X), 1.0)
+                # the same compiled code without pytensor.function's own cost per
+                # call (lever 1), which a training step pays once, not per kernel
+                times["loop alone"] = per_call(fn.vm.jit_fn, (A, X), 1.0)
                 times["NumPy"] = per_call(by_numpy, (A, X), 1.0)
                 print(f"8. {name}, {' x '.join(map(str, shape))}, {dtype}: "
                       + ", ".join(f"{k} {v:.1f} us" for k, v in times.items())
-                      + f"; plug-in / NumPy {times['plug-in'] / times['NumPy']:.2f}")
+                      + f"; plug-in / NumPy {times['plug-in'] / times['NumPy']:.2f}"
+                      + f", loop alone / NumPy {times['loop alone'] / times['NumPy']:.2f}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ One module per speed-up, each with its measured gain in its docstring:
     vector_math       tanh, the sigmoid and softplus in plain arithmetic, so
                       that the loops around them run on vector instructions
     inline_loops      elementwise loops with all their scalar code inlined
+    merged_dims       elementwise loops over 3- and 4-d arrays as fewer, longer loops
     llvm_o2           LLVM at -O2 instead of -O3 (faster first compile)
     small_reductions  sums, maxima and argmax along one axis as plain loops
     conv              compiled loops for the LeNet chapter's convolution and pooling
@@ -43,7 +44,7 @@ WRITTEN_FOR = {
 
 # in this order: the products of inplace_gemm and fused_backprop call numpy_blas
 MODULES = ["numpy_blas", "transpose", "inplace_gemm", "fused_backprop", "merged_gemms",
-           "vector_math", "inline_loops", "llvm_o2", "small_reductions", "conv"]
+           "vector_math", "inline_loops", "merged_dims", "llvm_o2", "small_reductions", "conv"]
 
 _installed = None    # the Patches of the current installation
 _warned = False

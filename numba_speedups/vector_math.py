@@ -97,13 +97,21 @@ EXP_CORE = """
     q = C0
 {horner}
     q = q * r                               # expm1(r)
-    # 2 ** k as 2 ** k1 * 2 ** k2, each factor a normal number even where 2 ** k
-    # is not (Numba widens int32 sums: cast back)
+{scale}"""
+# 2 ** k as 2 ** k1 * 2 ** k2, each factor a normal number even where 2 ** k
+# is not (Numba widens int32 sums: cast back)
+TWO_FACTORS = """
     k1 = k >> 1
     k2 = k - k1
     s1 = AS_FLOAT(INT((INT(k1) + BIAS) << SHIFT))
     s2 = AS_FLOAT(INT((INT(k2) + BIAS) << SHIFT))
     scale = s1 * s2
+"""
+# tanh's clamped argument keeps 2 ** k a normal number (k >= -27 in float32,
+# -57 in float64): one factor, four operations fewer per element (float32
+# tanh of 20 x 784 numbers 7.0 -> 6.3 us, NumPy 6.2)
+ONE_FACTOR = """
+    scale = AS_FLOAT(INT((INT(k) + BIAS) << SHIFT))
 """
 
 BODIES = {
@@ -166,7 +174,8 @@ def function_for(name, dtype):
     horner = "\n".join(f"    q = q * r + C{i}" for i in range(1, len(c)))
     log_horner = "\n".join(f"    p = p * s2 + D{i}" for i in range(1, len(d)))
     argument, half = ARGUMENTS[name]
-    core = EXP_CORE.format(y=argument, half=half, horner=horner).strip("\n")
+    scale = ONE_FACTOR if name == "tanh" else TWO_FACTORS
+    core = EXP_CORE.format(y=argument, half=half, horner=horner, scale=scale.strip("\n")).strip("\n")
     source = BODIES[name].format(core=core, log_horner=log_horner)
     local = {}
     exec(compile(source, f"<numba_speedups.vector_math.{name}>", "exec"), env, local)

@@ -529,3 +529,54 @@ def test_llvm_runs_at_O2_unless_the_user_chose_a_level(users_setting, expected):
     assert int(level) == expected
     # set in Numba's config, not in the environment children inherit
     assert environment == str(users_setting)
+
+
+def test_elementwise_dimensions_merge_where_the_inputs_agree():
+    """numba_speedups/merged_dims.py: neighbouring dimensions that every input
+    has, or broadcasts over, are run as one loop when the arrays are
+    C-contiguous; the results are PyTensor's, for LeNet's pattern (a bias
+    over the second axis), two outputs, an in-place op, and arrays in other
+    layouts (which keep PyTensor's own loop)."""
+    import numba
+    from numba.core import types
+    from pytensor.scalar.basic import add
+    from pytensor.tensor.elemwise import Elemwise
+    from numba_speedups.merged_dims import all_c_contiguous, groups_of
+    F, T = False, True
+    assert groups_of([(F, F, F, F), (T, F, T, T)]) == [[0], [1], [2, 3]]
+    assert groups_of([(F, F, F), (F, F, F)]) == [[0, 1, 2]]
+    assert groups_of([(F, F), (T, F)]) == [[0], [1]]
+    assert all_c_contiguous((types.Array(types.float32, 4, "C"),) * 2)
+    assert not all_c_contiguous((types.Array(types.float32, 4, "C"),
+                                 types.Array(types.float32, 4, "A")))
+    elemwise_code = numba_funcify_and_cache_key.dispatch(Elemwise)
+    assert elemwise_code.__module__ == "numba_speedups.merged_dims"
+
+    rng = numpy.random.default_rng(0)
+    A = rng.standard_normal((5, 3, 4, 6)).astype("float32")
+    B = rng.standard_normal((1, 3, 1, 1)).astype("float32")
+    a = pt.tensor4("a", dtype="float32")
+    b = pt.tensor("b", dtype="float32", shape=(1, None, 1, 1))
+    both = pytensor.function([a, b], [pt.tanh(a + b), pt.exp(a) * b, a * 2 - b])
+    for label, x in (("C", A), ("transposed", A.transpose(0, 1, 3, 2)),
+                     ("strided", numpy.repeat(A, 2, axis=3)[..., ::2]),
+                     ("Fortran", numpy.asfortranarray(A))):
+        for got, want in zip(both(x, B), (numpy.tanh(x + B), numpy.exp(x) * B, x * 2 - B)):
+            assert got.shape == want.shape, label
+            numpy.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=label)
+    with pytest.raises(ValueError):
+        both(A, rng.standard_normal((1, 2, 1, 1)).astype("float32"))
+
+    # an in-place addition into a, from the node as a graph hands it over
+    op = Elemwise(add, inplace_pattern={0: 0})
+    node = op.make_node(a, b)
+    fn, _ = elemwise_code(op, node)
+    assert fn.merged_groups == [[0], [1], [2, 3]]
+    call = numba.njit(lambda x, y: fn(x, y))
+    target = A.copy()
+    call(target, B)
+    numpy.testing.assert_allclose(target, A + B, rtol=1e-6)
+    # two dimensions only, and a bias along the last: nothing to merge
+    row = pt.tensor("row", dtype="float32", shape=(1, None))
+    flat_node = Elemwise(add).make_node(pt.matrix("m", dtype="float32"), row)
+    assert not hasattr(elemwise_code(flat_node.op, flat_node)[0], "merged_groups")
