@@ -39,10 +39,12 @@
 12. Scoring the 10,000 validation examples with the SdA at batch size 1: one
     call per example, as the original did, or 1000 examples per call, as
     SdA.build_finetune_functions now does (same per-minibatch errors).
-13. The dA's h @ W.T (20 x 500 by 500 x 784, W.T a view), float32 and
-    float64: OpenBLAS asked for it as it is, or turned round, (W @ h.T).T
-    written in rows and copied back (numba_speedups/numpy_blas.py does that
-    for float32, a few rows by a transposed matrix), with NumPy's h @ W.T beside.
+13. Products OpenBLAS is slow at in one order and not in the other, float32
+    and float64: the dA's h @ W.T (20 x 500 by 500 x 784, W.T a view),
+    logistic regression's x @ W and its update's x.T @ d (10 columns), and
+    LeNet's output layer's two: asked for as they are, or turned round,
+    (y.T @ x.T).T written in rows and copied back, with NumPy's x @ y beside,
+    and whether numba_speedups/numpy_blas.py turns the product round.
 
 Run it with OPENBLAS_NUM_THREADS=1 and =2 to see what a second BLAS thread does.
 It installs the speed-up plug-in (numba_speedups/) first, as the scripts do,
@@ -223,36 +225,52 @@ def main():
 
 
 def turned_round(gen):
-    from numba_speedups.numpy_blas import AS_IS, TRANSPOSED, blas_product
+    from numba_speedups.numpy_blas import (blas_operand, blas_product, turned_product,
+                                           turned_round_is_faster)
 
     @numba.njit
-    def as_it_is(z, h, W):
-        # h in rows, W.T read as the transpose of W's rows
-        blas_product(z.shape[0], z.shape[1], h.shape[1], 1.0, h.ctypes.data, AS_IS,
-                     h.shape[1], W.ctypes.data, TRANSPOSED, W.shape[1], 0.0, z.ctypes.data,
-                     z.shape[1], z.itemsize)
+    def as_it_is(z, x, y):
+        xs, x_how, x_row = blas_operand(x)
+        ys, y_how, y_row = blas_operand(y)
+        blas_product(z.shape[0], z.shape[1], x.shape[1], 1.0, xs.ctypes.data, x_how, x_row,
+                     ys.ctypes.data, y_how, y_row, 0.0, z.ctypes.data, z.shape[1], z.itemsize)
 
     @numba.njit
-    def turned(z, h, W):
-        t = numpy.empty((z.shape[1], z.shape[0]), dtype=z.dtype)
-        blas_product(t.shape[0], t.shape[1], h.shape[1], 1.0, W.ctypes.data, AS_IS,
-                     W.shape[1], h.ctypes.data, TRANSPOSED, h.shape[1], 0.0, t.ctypes.data,
-                     t.shape[1], z.itemsize)
-        for i in range(z.shape[0]):
-            for j in range(z.shape[1]):
-                z[i, j] = t[j, i]
+    def turned(z, x, y):
+        xs, x_how, x_row = blas_operand(x)
+        ys, y_how, y_row = blas_operand(y)
+        turned_product(z, 1.0, xs, x_how, x_row, ys, y_how, y_row, 0.0)
+
+    @numba.njit
+    def rule(z, x, y):
+        xs, x_how, x_row = blas_operand(x)
+        ys, y_how, y_row = blas_operand(y)
+        return turned_round_is_faster(z.shape[0], z.shape[1], x.shape[1], x_how, y_how,
+                                      z.itemsize)
 
     for dtype in ("float32", "float64"):
-        h = gen.random((20, 500)).astype(dtype)
-        W = gen.random((784, 500)).astype(dtype)
-        z = numpy.empty((20, 784), dtype=dtype)
-        times = {}
-        for label, fn in (("as it is", as_it_is), ("turned round", turned)):
-            times[label] = per_call(fn, (z, h, W))
-            numpy.testing.assert_allclose(z, h @ W.T, rtol=1e-4)
-        times["NumPy"] = per_call(lambda: h @ W.T, ())
-        print(f"13. h @ W.T, 20 x 500 by 500 x 784, {dtype}: "
-              + ", ".join(f"{k} {v:.1f} us" for k, v in times.items()))
+        def random(*shape):
+            return gen.random(shape).astype(dtype)
+        cases = [("the dA's h @ W.T, 20 x 500 by 500 x 784 (W.T a view)",
+                  random(20, 500), random(784, 500).T),
+                 ("logistic regression's x @ W, 600 x 784 by 784 x 10",
+                  random(600, 784), random(784, 10)),
+                 ("its update's x.T @ d, 784 x 600 by 600 x 10 (x.T a view)",
+                  random(600, 784).T, random(600, 10)),
+                 ("LeNet's output layer h @ W, 500 x 500 by 500 x 10",
+                  random(500, 500), random(500, 10)),
+                 ("its update's h.T @ d, 500 x 500 by 500 x 10 (h.T a view)",
+                  random(500, 500).T, random(500, 10))]
+        for label, x, y in cases:
+            z = numpy.empty((x.shape[0], y.shape[1]), dtype=dtype)
+            times = {}
+            for name, fn in (("as it is", as_it_is), ("turned round", turned)):
+                times[name] = per_call(fn, (z, x, y))
+                numpy.testing.assert_allclose(z, x @ y, rtol=1e-4)
+            times["NumPy"] = per_call(lambda: x @ y, ())
+            print(f"13. {label}, {dtype}: "
+                  + ", ".join(f"{k} {v:.1f} us" for k, v in times.items())
+                  + f"; the plug-in turns it round: {'yes' if rule(z, x, y) else 'no'}")
 
 
 def elementwise(gen):

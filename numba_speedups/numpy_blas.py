@@ -141,13 +141,46 @@ def blas_product(m, n, k, alpha, x, x_how, x_row, y, y_how, y_row, beta, z, z_ro
 
 @njit
 def turned_round_is_faster(m, n, k, x_how, y_how, itemsize):
-    """Whether to compute x @ y as (y.T @ x.T).T. For a few rows x (m) times a
-    transposed y (the dA's h @ W.T: 20 x 500 by 500 x 784), OpenBLAS's sgemm
-    took 1.5 times as long as for the same product turned round, written in
-    the other order and copied back (AMD EPYC, one thread; bench/levers.py,
-    item 13). In float64, or with y as it is, turning it round was slower."""
-    return (itemsize == 4 and x_how == AS_IS and y_how == TRANSPOSED
-            and 4 <= m <= 32 and k >= 100 and n >= 4 * m)
+    """Whether to compute x @ y as (y.T @ x.T).T: OpenBLAS's kernels are
+    slow for some shapes and fast for the same product turned round, written
+    in the other order and copied back (AMD EPYC, one thread; bench/levers.py,
+    item 13, times every case here both ways):
+
+    - a few rows x (m) times a transposed y, in float32: the dA's h @ W.T
+      (20 x 500 by 500 x 784) 1.5 times faster turned; in float64 slower;
+    - a narrow result (n of 16 or fewer columns, many rows), logistic
+      regression's 10 classes: its update x.T @ d (784 x 600 by 600 x 10)
+      1.3 times faster turned in float32, 1.7 in float64; its forward x @ W
+      (600 x 784 by 784 x 10) 1.3 times faster in float64, 1.7 slower in
+      float32."""
+    if k < 64:
+        return False
+    if (itemsize == 4 and x_how == AS_IS and y_how == TRANSPOSED
+            and 4 <= m <= 32 and k >= 100 and n >= 4 * m):
+        return True
+    if 2 <= n <= 16 and m >= 8 * n:
+        if x_how == TRANSPOSED and y_how == AS_IS:
+            return True
+        return itemsize == 8 and x_how == AS_IS and y_how == AS_IS
+    return False
+
+
+@njit
+def turned_product(z, alpha, xs, x_how, x_row, ys, y_how, y_row, beta):
+    """z = beta * z + alpha * x @ y as (alpha * y.T @ x.T).T: the product in
+    rows of a temporary (y.T and x.T are y and x read the other way), then
+    added into z."""
+    m, n, k = z.shape[0], z.shape[1], xs.shape[1]     # xs is x, or x copied into rows
+    turned = numpy.empty((n, m), dtype=z.dtype)
+    blas_product(n, m, k, alpha, ys.ctypes.data, AS_IS + TRANSPOSED - y_how, y_row,
+                 xs.ctypes.data, AS_IS + TRANSPOSED - x_how, x_row, 0.0,
+                 turned.ctypes.data, max(1, m), z.itemsize)
+    for i in range(m):
+        for j in range(n):
+            if beta == 0:   # z may hold anything, even NaN: ignore it
+                z[i, j] = turned[j, i]
+            else:
+                z[i, j] = beta * z[i, j] + turned[j, i]
 
 
 # Numba compiles gemm_by_blas once for each layout of z, x and y; the loops
@@ -183,14 +216,8 @@ def gemm_by_blas(z, alpha, x, y, beta):
             return
     xs, x_how, x_row = blas_operand(x)
     ys, y_how, y_row = blas_operand(y)
-    if beta == 0 and turned_round_is_faster(m, n, k, x_how, y_how, z.itemsize):
-        # z.T = y.T @ x.T, in rows, then copied over; y.T lies in rows
-        turned = numpy.empty((n, m), dtype=z.dtype)
-        blas_product(n, m, k, alpha, ys.ctypes.data, AS_IS, y_row, xs.ctypes.data,
-                     TRANSPOSED, x_row, 0.0, turned.ctypes.data, max(1, m), z.itemsize)
-        for i in range(m):
-            for j in range(n):
-                z[i, j] = turned[j, i]
+    if turned_round_is_faster(m, n, k, x_how, y_how, z.itemsize):
+        turned_product(z, alpha, xs, x_how, x_row, ys, y_how, y_row, beta)
     elif in_rows(z):
         blas_product(m, n, k, alpha, xs.ctypes.data, x_how, x_row,
                      ys.ctypes.data, y_how, y_row, beta, z.ctypes.data,

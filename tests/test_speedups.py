@@ -315,7 +315,8 @@ def test_a_few_rows_by_a_transposed_matrix(dtype):
     """h @ W.T with h 20 x 500: in float32 numba_speedups/numpy_blas.py asks
     OpenBLAS for the product turned round, (W @ h.T).T, and copies it back;
     the same numbers as NumPy's either way, for h in rows, strided or
-    Fortran-ordered, and for shapes on both sides of the rule."""
+    Fortran-ordered, and for shapes on both sides of the rule; and so for
+    products with ten columns (logistic regression's), added into z."""
     import numba
     from numba_speedups.numpy_blas import AS_IS, TRANSPOSED, turned_round_is_faster as rule
 
@@ -326,6 +327,14 @@ def test_a_few_rows_by_a_transposed_matrix(dtype):
     assert not turned_round_is_faster(20, 784, 500, AS_IS, TRANSPOSED, 8)
     assert not turned_round_is_faster(20, 784, 500, AS_IS, AS_IS, 4)
     assert not turned_round_is_faster(64, 784, 500, AS_IS, TRANSPOSED, 4)
+    # ten columns: the update x.T @ d in both dtypes, the forward x @ W in float64
+    for itemsize in (4, 8):
+        assert turned_round_is_faster(784, 10, 600, TRANSPOSED, AS_IS, itemsize)
+        assert not turned_round_is_faster(784, 10, 20, TRANSPOSED, AS_IS, itemsize)
+        assert not turned_round_is_faster(784, 100, 600, TRANSPOSED, AS_IS, itemsize)
+    assert turned_round_is_faster(600, 10, 784, AS_IS, AS_IS, 8)
+    assert not turned_round_is_faster(600, 10, 784, AS_IS, AS_IS, 4)
+    assert not turned_round_is_faster(20, 10, 500, AS_IS, AS_IS, 8)
     rng = numpy.random.default_rng(0)
     h, w = pt.matrix("h", dtype=dtype), pt.matrix("w", dtype=dtype)
     fn = pytensor.function([h, w], pt.dot(h, w.T))
@@ -338,6 +347,24 @@ def test_a_few_rows_by_a_transposed_matrix(dtype):
             assert got.flags.c_contiguous
             numpy.testing.assert_allclose(got, x @ W.T, err_msg=f"{(m, k, n)} {label}",
                                           **tolerance(dtype))
+    # z = beta * z + alpha * x @ y turned round or not, z in rows or strided
+    # (beta 0: z's NaNs ignored)
+    gemm_by_blas = numba.njit(lambda z, alpha, x, y, beta: numpy_blas.gemm_by_blas(
+        z, alpha, x, y, beta))   # called from Python directly it crashed (segfault)
+    for m, k, n, x_t in ((784, 600, 10, True), (600, 784, 10, False), (784, 20, 10, True)):
+        x = rng.standard_normal((k, m) if x_t else (m, k)).astype(dtype)
+        x = x.T if x_t else x
+        y = rng.standard_normal((k, n)).astype(dtype)
+        for beta in (0.0, 1.0, 0.5):
+            for z_label, z in (("rows", rng.standard_normal((m, n)).astype(dtype)),
+                               ("strided", rng.standard_normal((m, 2 * n)).astype(dtype)[:, ::2])):
+                before = z.copy()
+                if beta == 0:
+                    z[...] = numpy.nan
+                gemm_by_blas(z, -0.1, x, y, beta)
+                want = (beta * before if beta else 0) - 0.1 * (x @ y)
+                numpy.testing.assert_allclose(z, want, err_msg=f"{(m, k, n)} {beta} {z_label}",
+                                              **tolerance(dtype))
 
 
 def calls_in_compiled_code(fn):
