@@ -10,7 +10,8 @@ sigmoid and softplus to within rounding: a few ulps). Importing this package cha
 One module per speed-up, each with its measured gain in its docstring:
 
     numpy_blas        products through the newer OpenBLAS in NumPy's wheel
-    transpose         transposes as views, so BLAS reads weights where they lie
+    transpose         transposes as views, so BLAS reads weights where they lie,
+                      and biases broadcast as views Numba knows are C-contiguous
     inplace_gemm      SGD updates written into W; outer products as loops
     fused_backprop    one pass over W for backpropagation and the update
     merged_gemms      the dA's two weight terms in one gemm
@@ -18,6 +19,7 @@ One module per speed-up, each with its measured gain in its docstring:
                       that the loops around them run on vector instructions
     inline_loops      elementwise loops with all their scalar code inlined
     merged_dims       elementwise loops over 3- and 4-d arrays as fewer, longer loops
+    minibatch_slices  minibatch slices that Numba knows are C-contiguous
     llvm_o2           LLVM at -O2 instead of -O3 (faster first compile)
     small_reductions  sums, maxima and argmax along one axis as plain loops
     conv              compiled loops for the LeNet chapter's convolution and pooling
@@ -44,7 +46,7 @@ WRITTEN_FOR = {
 
 # in this order: the products of inplace_gemm and fused_backprop call numpy_blas
 MODULES = ["numpy_blas", "transpose", "inplace_gemm", "fused_backprop", "merged_gemms",
-           "vector_math", "inline_loops", "merged_dims", "llvm_o2", "small_reductions", "conv"]
+           "vector_math", "inline_loops", "merged_dims", "minibatch_slices", "llvm_o2", "small_reductions", "conv"]
 
 _installed = None    # the Patches of the current installation
 _warned = False

@@ -607,3 +607,58 @@ def test_elementwise_dimensions_merge_where_the_inputs_agree():
     row = pt.tensor("row", dtype="float32", shape=(1, None))
     flat_node = Elemwise(add).make_node(pt.matrix("m", dtype="float32"), row)
     assert not hasattr(elemwise_code(flat_node.op, flat_node)[0], "merged_groups")
+
+
+def test_minibatch_slices_and_biases_keep_loops_vectorised(monkeypatch):
+    """numba_speedups/minibatch_slices.py and transpose.py: a minibatch sliced
+    from a shared matrix, plus a bias vector, runs through a vectorised loop
+    (LLVM's vector types in the compiled code); without the two modules
+    PyTensor's slice and broadcast are of unknown layout and the loop is
+    scalar. The values are NumPy's, for every form of slice and a
+    DimShuffle of an array in another layout."""
+    import re
+    rng = numpy.random.default_rng(0)
+    data = rng.standard_normal((100, 784)).astype("float32")
+    shared = pytensor.shared(data)
+    bias = rng.standard_normal(784).astype("float32")
+    i, b = pt.lscalar("i"), pt.vector("b", dtype="float32")
+
+    def vector_instructions():
+        with pytensor.config.change_flags(numba__cache=False):
+            fn = pytensor.function([i, b], pt.sigmoid(shared[i * 20:(i + 1) * 20] + b))
+            want = 1 / (1 + numpy.exp(-(data[60:80] + bias)))
+            numpy.testing.assert_allclose(fn(3, bias), want, rtol=1e-5)
+        jitted = fn.vm.jit_fn
+        return len(re.findall(r"<\d+ x float>", jitted.inspect_llvm(jitted.signatures[0])))
+    assert vector_instructions() > 0
+    numba_speedups.uninstall()
+    try:
+        monkeypatch.setattr(numba_speedups, "MODULES", [
+            m for m in numba_speedups.MODULES if m not in ("minibatch_slices", "transpose")])
+        assert numba_speedups.install()
+        assert vector_instructions() == 0
+    finally:
+        numba_speedups.uninstall()
+        monkeypatch.undo()
+        assert numba_speedups.install()
+
+    start, stop = pt.lscalar("start"), pt.lscalar("stop")
+    for label, graph, want in (
+            ("start:stop", shared[start:stop], data[-30:95]),
+            ("start:", shared[start:], data[-30:]),
+            (":stop", shared[:stop], data[:95]),
+            ("past the end", shared[start:stop + 50], data[-30:145])):
+        fn = pytensor.function([start, stop], graph * 2, on_unused_input="ignore")
+        numpy.testing.assert_array_equal(fn(-30, 95), want * 2, err_msg=label)
+    m = pt.matrix("m", dtype="float32")
+    row = pt.tensor("row", dtype="float32", shape=(1, None))
+    M = rng.standard_normal((6, 4)).astype("float32")
+    for label, graph, value, want in (
+            ("a row", b.dimshuffle("x", 0) * 2, bias, bias[None, :] * 2),
+            ("a column", b.dimshuffle(0, "x") * 2, bias, bias[:, None] * 2),
+            ("around a matrix", m.dimshuffle("x", 0, "x", 1) * 2, M, M[None, :, None, :] * 2),
+            ("a matrix transposed first", m.T.dimshuffle("x", 0, 1) * 2, M, M.T[None] * 2),
+            ("a length-one dimension dropped", row.dimshuffle(1) * 2, bias[None, :], bias * 2)):
+        x = {"a row": b, "a column": b, "a length-one dimension dropped": row}.get(label, m)
+        fn = pytensor.function([x], graph)
+        numpy.testing.assert_array_equal(fn(value), want, err_msg=label)
