@@ -225,8 +225,8 @@ def main():
 
 
 def turned_round(gen):
-    from numba_speedups.numpy_blas import (blas_operand, blas_product, turned_product,
-                                           turned_round_is_faster)
+    from numba_speedups.numpy_blas import (blas_operand, blas_product, blas_thread_count,
+                                           turned_product, turned_round_is_faster)
 
     @numba.njit
     def as_it_is(z, x, y):
@@ -246,7 +246,7 @@ def turned_round(gen):
         xs, x_how, x_row = blas_operand(x)
         ys, y_how, y_row = blas_operand(y)
         return turned_round_is_faster(z.shape[0], z.shape[1], x.shape[1], x_how, y_how,
-                                      z.itemsize)
+                                      z.itemsize, blas_thread_count())
 
     for dtype in ("float32", "float64"):
         def random(*shape):

@@ -35,7 +35,8 @@ def find_numpy_blas():
             lib = ctypes.CDLL(path)
             addresses = {name: ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
                          for name in ("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_",
-                                      "scipy_cblas_sgemv64_", "scipy_cblas_dgemv64_")}
+                                      "scipy_cblas_sgemv64_", "scipy_cblas_dgemv64_",
+                                      "scipy_openblas_get_num_threads64_")}
         except (OSError, AttributeError):
             continue
         # Numba's linker looks external functions up by name; these names
@@ -81,6 +82,8 @@ def cblas_gemv(name, real):
         flag, flag, n, n, real, address, n, address, n, real, address, n))
 
 
+# read at every product, so that a change of thread count at run time counts
+blas_thread_count = types.ExternalFunction("scipy_openblas_get_num_threads64_", types.int32())
 sgemm = cblas_gemm("scipy_cblas_sgemm64_", types.float32)
 dgemm = cblas_gemm("scipy_cblas_dgemm64_", types.float64)
 sgemv = cblas_gemv("scipy_cblas_sgemv64_", types.float32)
@@ -140,19 +143,22 @@ def blas_product(m, n, k, alpha, x, x_how, x_row, y, y_how, y_row, beta, z, z_ro
 
 
 @njit
-def turned_round_is_faster(m, n, k, x_how, y_how, itemsize):
+def turned_round_is_faster(m, n, k, x_how, y_how, itemsize, threads):
     """Whether to compute x @ y as (y.T @ x.T).T: OpenBLAS's kernels are
     slow for some shapes and fast for the same product turned round, written
-    in the other order and copied back (AMD EPYC, one thread; bench/levers.py,
-    item 13, times every case here both ways):
+    in the other order and copied back (AMD EPYC; bench/levers.py, item 13,
+    times every case here both ways, run it with OPENBLAS_NUM_THREADS=1 and 2):
 
     - a few rows x (m) times a transposed y, in float32: the dA's h @ W.T
-      (20 x 500 by 500 x 784) 1.5 times faster turned; in float64 slower;
+      (20 x 500 by 500 x 784) 1.5 times faster turned with one BLAS thread
+      and with two; in float64 slower;
     - a narrow result (n of 16 or fewer columns, many rows), logistic
       regression's 10 classes: its update x.T @ d (784 x 600 by 600 x 10)
-      1.3 times faster turned in float32, 1.7 in float64; its forward x @ W
-      (600 x 784 by 784 x 10) 1.3 times faster in float64, 1.7 slower in
-      float32."""
+      1.2 times faster turned in float32 and 1.6 in float64 with one thread,
+      1.1 in float64 with two (in float32 with two, 1.3 times slower); its
+      forward x @ W (600 x 784 by 784 x 10) 1.25 times faster turned in
+      float64 with one thread, slower in every other case. A turned product
+      has few rows for a second thread to share."""
     if k < 64:
         return False
     if (itemsize == 4 and x_how == AS_IS and y_how == TRANSPOSED
@@ -160,8 +166,8 @@ def turned_round_is_faster(m, n, k, x_how, y_how, itemsize):
         return True
     if 2 <= n <= 16 and m >= 8 * n:
         if x_how == TRANSPOSED and y_how == AS_IS:
-            return True
-        return itemsize == 8 and x_how == AS_IS and y_how == AS_IS
+            return itemsize == 8 or threads == 1
+        return itemsize == 8 and threads == 1 and x_how == AS_IS and y_how == AS_IS
     return False
 
 
@@ -216,7 +222,7 @@ def gemm_by_blas(z, alpha, x, y, beta):
             return
     xs, x_how, x_row = blas_operand(x)
     ys, y_how, y_row = blas_operand(y)
-    if turned_round_is_faster(m, n, k, x_how, y_how, z.itemsize):
+    if turned_round_is_faster(m, n, k, x_how, y_how, z.itemsize, blas_thread_count()):
         turned_product(z, alpha, xs, x_how, x_row, ys, y_how, y_row, beta)
     elif in_rows(z):
         blas_product(m, n, k, alpha, xs.ctypes.data, x_how, x_row,

@@ -321,20 +321,23 @@ def test_a_few_rows_by_a_transposed_matrix(dtype):
     from numba_speedups.numpy_blas import AS_IS, TRANSPOSED, turned_round_is_faster as rule
 
     @numba.njit
-    def turned_round_is_faster(m, n, k, x_how, y_how, itemsize):
-        return rule(m, n, k, x_how, y_how, itemsize)    # callable from Python
-    assert turned_round_is_faster(20, 784, 500, AS_IS, TRANSPOSED, 4)
-    assert not turned_round_is_faster(20, 784, 500, AS_IS, TRANSPOSED, 8)
-    assert not turned_round_is_faster(20, 784, 500, AS_IS, AS_IS, 4)
-    assert not turned_round_is_faster(64, 784, 500, AS_IS, TRANSPOSED, 4)
-    # ten columns: the update x.T @ d in both dtypes, the forward x @ W in float64
-    for itemsize in (4, 8):
-        assert turned_round_is_faster(784, 10, 600, TRANSPOSED, AS_IS, itemsize)
-        assert not turned_round_is_faster(784, 10, 20, TRANSPOSED, AS_IS, itemsize)
-        assert not turned_round_is_faster(784, 100, 600, TRANSPOSED, AS_IS, itemsize)
-    assert turned_round_is_faster(600, 10, 784, AS_IS, AS_IS, 8)
-    assert not turned_round_is_faster(600, 10, 784, AS_IS, AS_IS, 4)
-    assert not turned_round_is_faster(20, 10, 500, AS_IS, AS_IS, 8)
+    def turned_round_is_faster(m, n, k, x_how, y_how, itemsize, threads=1):
+        return rule(m, n, k, x_how, y_how, itemsize, threads)    # callable from Python
+    for threads in (1, 2):
+        assert turned_round_is_faster(20, 784, 500, AS_IS, TRANSPOSED, 4, threads)
+        assert not turned_round_is_faster(20, 784, 500, AS_IS, TRANSPOSED, 8, threads)
+        assert not turned_round_is_faster(20, 784, 500, AS_IS, AS_IS, 4, threads)
+        assert not turned_round_is_faster(64, 784, 500, AS_IS, TRANSPOSED, 4, threads)
+        # ten columns: the update x.T @ d in float64, and with one thread in
+        # float32 too, the forward x @ W in float64 with one thread
+        assert turned_round_is_faster(784, 10, 600, TRANSPOSED, AS_IS, 8, threads)
+        assert turned_round_is_faster(784, 10, 600, TRANSPOSED, AS_IS, 4, threads) == (threads == 1)
+        assert turned_round_is_faster(600, 10, 784, AS_IS, AS_IS, 8, threads) == (threads == 1)
+        for itemsize in (4, 8):
+            assert not turned_round_is_faster(784, 10, 20, TRANSPOSED, AS_IS, itemsize, threads)
+            assert not turned_round_is_faster(784, 100, 600, TRANSPOSED, AS_IS, itemsize, threads)
+        assert not turned_round_is_faster(600, 10, 784, AS_IS, AS_IS, 4, threads)
+        assert not turned_round_is_faster(20, 10, 500, AS_IS, AS_IS, 8, threads)
     rng = numpy.random.default_rng(0)
     h, w = pt.matrix("h", dtype=dtype), pt.matrix("w", dtype=dtype)
     fn = pytensor.function([h, w], pt.dot(h, w.T))
