@@ -16,7 +16,10 @@ fewer dimensions does the work, and its result is reshaped back. Arrays that
 are not C-contiguous (a transpose, a strided slice) take PyTensor's loop as
 it was.
 
-Measured (docs/performance.md, "Elementwise", AMD EPYC, one thread).
+Measured (docs/performance.md, "Elementwise", AMD EPYC, one thread): float32
+tanh of 500 x 20 x 12 x 12 numbers 1845 -> 640 us (NumPy 527 to 644 in the
+same runs); every elementwise kernel of lever 8 on that shape within 1.4 of
+NumPy's time.
 """
 import hashlib
 import math
@@ -86,8 +89,11 @@ def install(patches):
         groups = groups_of(patterns)
         if len(groups) == len(patterns[0]):
             return fn, cache_key                  # nothing to merge
-        merged_node = op.make_node(*[_merged_type(inp, groups)() for inp in node.inputs])
-        merged, merged_key = before(op, merged_node, **kwargs)
+        try:
+            merged_node = op.make_node(*[_merged_type(inp, groups)() for inp in node.inputs])
+            merged, merged_key = before(op, merged_node, **kwargs)
+        except Exception:       # an op that will not take the fewer dimensions
+            return fn, cache_key
         env = {"merged": merged}
         exec(compile(_source(groups, len(node.inputs), len(node.outputs), patterns),
                      "<numba_speedups.merged_dims>", "exec"), env)
