@@ -10,7 +10,8 @@ one step of each gives the same cost and parameters (within float tolerance),
 then times many steps, the three in turns (5 rounds, the best round of each
 kept), and prints milliseconds per step, the estimated seconds per
 epoch, the ratio to PyTorch and a lower limit set by this machine's measured
-peak matrix-multiply rate. PyTorch is needed only here (pip install torch).
+peak matrix-multiply rate (the written table adds the port's time over the
+faster of PyTorch and NumPy, and over that limit). PyTorch is needed only here (pip install torch).
 
 The port runs as the scripts run it for a user: with the speed-up plug-in of
 numba_speedups/ installed (add --no-speedups to time stock PyTensor).

@@ -18,7 +18,8 @@ One module per speed-up, each with its measured gain in its docstring:
     vector_math       tanh, the sigmoid and softplus in plain arithmetic, so
                       that the loops around them run on vector instructions
     inline_loops      elementwise loops with all their scalar code inlined
-    merged_dims       elementwise loops over 3- and 4-d arrays as fewer, longer loops
+    merged_dims       elementwise loops over many dimensions as fewer, longer
+                      ones (LeNet's 4-d arrays)
     minibatch_slices  minibatch slices that Numba knows are C-contiguous
     llvm_o2           LLVM at -O2 instead of -O3 (faster first compile)
     small_reductions  sums, maxima and argmax along one axis as plain loops
@@ -26,9 +27,10 @@ One module per speed-up, each with its measured gain in its docstring:
 
 Switch them off with ``DLT_SPEEDUPS=0`` in the environment or a script's
 ``--no-speedups`` flag; ``DLT_SPEEDUPS_EXCLUDE=inline_loops,conv`` leaves out
-the modules it names (to measure what one of them gives). ``install()`` checks the versions of PyTensor, NumPy
-and Numba it was written for; outside them, or on any error while
-installing, it prints one warning on stderr and leaves PyTensor as it was.
+the modules it names (to measure what one of them gives). ``install()``
+checks the versions of PyTensor, NumPy and Numba it was written for; outside
+them, or on any error while installing, it prints one warning on stderr and
+leaves PyTensor as it was.
 It sets no environment variable.
 """
 import importlib
@@ -46,7 +48,8 @@ WRITTEN_FOR = {
 
 # in this order: the products of inplace_gemm and fused_backprop call numpy_blas
 MODULES = ["numpy_blas", "transpose", "inplace_gemm", "fused_backprop", "merged_gemms",
-           "vector_math", "inline_loops", "merged_dims", "minibatch_slices", "llvm_o2", "small_reductions", "conv"]
+           "vector_math", "inline_loops", "merged_dims", "minibatch_slices", "llvm_o2",
+           "small_reductions", "conv"]
 
 _installed = None    # the Patches of the current installation
 _warned = False
