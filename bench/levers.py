@@ -45,6 +45,10 @@
     LeNet's output layer's two: asked for as they are, or turned round,
     (y.T @ x.T).T written in rows and copied back, with NumPy's x @ y beside,
     and whether numba_speedups/numpy_blas.py turns the product round.
+14. LeNet's training step (batch 500), float32 and float64, as
+    convolutional_mlp.py runs it (one BLAS thread), each in a fresh process:
+    with the plug-in, and without numba_speedups/heap_reuse.py
+    (DLT_SPEEDUPS_EXCLUDE=heap_reuse): ms per step and page faults per step.
 
 Run it with OPENBLAS_NUM_THREADS=1 and =2 to see what a second BLAS thread does.
 It installs the speed-up plug-in (numba_speedups/) first, as the scripts do,
@@ -222,6 +226,37 @@ def main():
           f"{per_call(valid_score, (), 5, warmup=1) / 1e6:.2f} s")
 
     turned_round(gen)
+    heap_reuse()
+
+
+def heap_reuse():
+    import subprocess
+    for dtype in ("float32", "float64"):
+        for label, excluded in (("plug-in", ""), ("without heap_reuse", "heap_reuse")):
+            env = dict(os.environ, DLT_SPEEDUPS_EXCLUDE=excluded)
+            env.setdefault("OPENBLAS_NUM_THREADS", "1")     # as convolutional_mlp.py sets it
+            done = subprocess.run([sys.executable, os.path.abspath(__file__), "--lenet-step",
+                                   dtype], env=env, capture_output=True, text=True, check=True)
+            ms, faults = done.stdout.split()
+            print(f"14. LeNet step, {dtype}, {label}: {float(ms):.1f} ms, "
+                  f"{float(faults):.0f} page faults a step")
+
+
+def lenet_step(dtype):
+    """One process's LeNet step: prints ms per step and page faults per step."""
+    import resource
+    sys.path.insert(0, HERE)
+    import bench
+    assert numba_speedups.install()
+    pytensor.config.floatX = dtype
+    (train_x, train_y), _, _ = utils.load_mnist()
+    data = (train_x[:1000], train_y[:1000].astype("int32"))
+    step, _ = bench.port_step("LeNet", bench.initial_params("LeNet", dtype), data, 500, dtype)
+    ms = per_call(step, (0,), seconds=3.0, warmup=3) / 1e3
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for i in range(10):
+        step(i % 2)
+    print(ms, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10)
 
 
 def turned_round(gen):
@@ -328,4 +363,7 @@ def elementwise(gen):
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--lenet-step"]:
+        lenet_step(sys.argv[2])
+    else:
+        main()

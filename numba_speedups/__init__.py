@@ -24,6 +24,8 @@ One module per speed-up, each with its measured gain in its docstring:
     llvm_o2           LLVM at -O2 instead of -O3 (faster first compile)
     small_reductions  sums, maxima and argmax along one axis as plain loops
     conv              compiled loops for the LeNet chapter's convolution and pooling
+    heap_reuse        freed arrays kept in the heap for the next step (glibc's
+                      malloc settings; LeNet's big arrays)
 
 Switch them off with ``DLT_SPEEDUPS=0`` in the environment or a script's
 ``--no-speedups`` flag; ``DLT_SPEEDUPS_EXCLUDE=inline_loops,conv`` leaves out
@@ -31,7 +33,8 @@ the modules it names (to measure what one of them gives). ``install()``
 checks the versions of PyTensor, NumPy and Numba it was written for; outside
 them, or on any error while installing, it prints one warning on stderr and
 leaves PyTensor as it was.
-It sets no environment variable.
+It sets no environment variable; heap_reuse changes two of glibc's malloc
+settings for the whole process (uninstall() puts glibc's starting values back).
 """
 import importlib
 import importlib.metadata
@@ -49,7 +52,7 @@ WRITTEN_FOR = {
 # in this order: the products of inplace_gemm and fused_backprop call numpy_blas
 MODULES = ["numpy_blas", "transpose", "inplace_gemm", "fused_backprop", "merged_gemms",
            "vector_math", "inline_loops", "merged_dims", "minibatch_slices", "llvm_o2",
-           "small_reductions", "conv"]
+           "small_reductions", "conv", "heap_reuse"]
 
 _installed = None    # the Patches of the current installation
 _warned = False

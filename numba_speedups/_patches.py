@@ -1,5 +1,6 @@
 """A journal of every change the speed-ups make to PyTensor and Numba, so
-that a failed or undone installation leaves both exactly as they were."""
+that a failed or undone installation leaves both exactly as they were (and
+glibc's malloc settings at its starting values: see heap_reuse)."""
 import gc
 
 from pytensor.link.numba.dispatch import basic as numba_basic
@@ -45,6 +46,10 @@ class Patches(object):
         before = getattr(obj, attribute)
         self._undo.append(lambda: setattr(obj, attribute, before))
         setattr(obj, attribute, value)
+
+    def on_undo(self, action):
+        """action() will put back a change made outside PyTensor and Numba."""
+        self._undo.append(action)
 
     def undo(self):
         while self._undo:

@@ -2,6 +2,8 @@
 graphs say (checked against NumPy) in the default (Numba) mode, and gone
 again after uninstall(). Installing them is global to the process, so this
 module installs them for its own tests and takes them out at its end."""
+import sys
+
 import numpy
 import pytest
 
@@ -16,7 +18,7 @@ from pytensor.tensor.math import Argmax
 
 import numba_speedups
 import utils
-from numba_speedups import fused_backprop, numpy_blas
+from numba_speedups import fused_backprop, heap_reuse, numpy_blas
 
 FLOATS = ["float32", "float64"]
 
@@ -665,3 +667,70 @@ def test_minibatch_slices_and_biases_keep_loops_vectorised(monkeypatch):
         x = {"a row": b, "a column": b, "a length-one dimension dropped": row}.get(label, m)
         fn = pytensor.function([x], graph)
         numpy.testing.assert_array_equal(fn(value), want, err_msg=label)
+
+
+HEAP_SCRIPT = """
+import ctypes, resource, sys
+sys.path.insert(0, sys.argv[1])
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+libc.sbrk.restype, libc.sbrk.argtypes = ctypes.c_void_p, [ctypes.c_ssize_t]
+SIZE = 48 << 20     # over the 32 MiB up to which glibc slides its own thresholds
+
+def second_use():
+    # a block written, freed, and one of the same size written again: the page
+    # faults of the second, and whether it lies in the heap (below the break)
+    for use in range(2):
+        p = libc.malloc(SIZE)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        ctypes.memset(p, use + 1, SIZE)
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+        in_heap = p < libc.sbrk(0)
+        libc.free(p)
+    return faults, in_heap
+
+import numba_speedups
+from numba_speedups import _patches, heap_reuse
+assert heap_reuse.glibc() is not None
+print(SIZE // resource.getpagesize(), *second_use())
+patches = _patches.Patches()
+heap_reuse.install(patches)
+print(*second_use())
+patches.undo()
+print(*second_use())
+"""
+
+
+def test_heap_reuse_keeps_freed_blocks_for_the_next_use():
+    from conftest import ROOT, run
+    done = run([sys.executable, "-c", HEAP_SCRIPT, ROOT])
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line.split() for line in done.stdout.splitlines()]
+    pages = int(lines[0][0])
+    (_, stock_in_heap), (faults, in_heap), (_, undone_in_heap) = (
+        (int(f), h == "True") for f, h in (lines[0][1:], lines[1], lines[2]))
+    assert not stock_in_heap            # glibc as it starts: its own mmap, given back on free
+    assert in_heap and faults < pages // 10     # the same pages again, not fresh ones
+    assert not undone_in_heap           # undo puts glibc's starting values back
+
+
+class RefusingLibc(object):
+    """A C library whose mallopt takes nothing but glibc's starting values."""
+    def __init__(self):
+        self.calls = []
+
+    def mallopt(self, option, value):
+        self.calls.append((option, value))
+        return int(value == heap_reuse.DEFAULTS[option])
+
+
+def test_heap_reuse_leaves_a_refusing_libc_as_it_starts(monkeypatch):
+    from numba_speedups import _patches
+    libc = RefusingLibc()
+    monkeypatch.setattr(heap_reuse, "glibc", lambda: libc)
+    patches = _patches.Patches()
+    heap_reuse.install(patches)
+    assert libc.calls[0] == (heap_reuse.M_MMAP_MAX, 0)
+    assert dict(libc.calls[1:]) == heap_reuse.DEFAULTS
+    assert patches._undo == []
