@@ -50,6 +50,7 @@
     with the plug-in, and without numba_speedups/heap_reuse.py
     (DLT_SPEEDUPS_EXCLUDE=heap_reuse): ms per step and page faults per step.
 
+``python bench/levers.py 14`` runs lever 14 alone.
 Run it with OPENBLAS_NUM_THREADS=1 and =2 to see what a second BLAS thread does.
 It installs the speed-up plug-in (numba_speedups/) first, as the scripts do,
 and takes single speed-ups out again where a lever compares with and without.
@@ -365,5 +366,7 @@ def elementwise(gen):
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--lenet-step"]:
         lenet_step(sys.argv[2])
+    elif sys.argv[1:] == ["14"]:
+        heap_reuse()
     else:
         main()
