@@ -36,7 +36,7 @@ def glibc():
         libc = ctypes.CDLL(None)
         libc.gnu_get_libc_version       # glibc's own: musl and others lack it
         libc.mallopt
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):    # TypeError: Windows wants a name
         return None
     libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     libc.mallopt.restype = ctypes.c_int

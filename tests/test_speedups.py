@@ -734,3 +734,16 @@ def test_heap_reuse_leaves_a_refusing_libc_as_it_starts(monkeypatch):
     assert libc.calls[0] == (heap_reuse.M_MMAP_MAX, 0)
     assert dict(libc.calls[1:]) == heap_reuse.DEFAULTS
     assert patches._undo == []
+
+
+def test_heap_reuse_does_nothing_without_glibc(monkeypatch):
+    from numba_speedups import _patches
+
+    class OtherLibc(object):            # musl, macOS: mallopt maybe, no gnu_get_libc_version
+        def mallopt(self, option, value):
+            raise AssertionError("mallopt called on a C library that is not glibc")
+    monkeypatch.setattr(heap_reuse.ctypes, "CDLL", lambda name: OtherLibc())
+    assert heap_reuse.glibc() is None
+    patches = _patches.Patches()
+    heap_reuse.install(patches)
+    assert patches._undo == []
