@@ -19,7 +19,8 @@ until the process ends (mallopt cannot turn it back on).
 
 Measured (docs/performance.md, "Memory", AMD EPYC, 2 cores): an epoch of
 convolutional_mlp.py 11.8-12.2 -> 9.3-9.5 s in float32, 21.3-22.0 ->
-14.5-15.2 s in float64; its step 105 -> 80 ms (float32).
+14.5-15.2 s in float64; its step alone (bench/levers.py, item 14) 112.5 ->
+83.2 ms in float32, 192.1 -> 126.2 ms in float64.
 """
 import ctypes
 
