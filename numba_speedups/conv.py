@@ -7,6 +7,9 @@ These loops walk the arrays once, in the order they lie in memory.
 
 Measured: see docs/performance.md, "LeNet".
 """
+import ctypes
+import threading
+
 import numba
 import numpy
 
@@ -73,13 +76,72 @@ def check_fit(x, filters):
 
 def blas_threads():
     """How many threads NumPy's OpenBLAS uses (1 where it cannot be asked)."""
-    import ctypes
     if numpy_blas.PATH is None:
         return 1
     try:
         return int(ctypes.CDLL(numpy_blas.PATH).scipy_openblas_get_num_threads64_())
     except (OSError, AttributeError):
         return 1
+
+
+class OneBlasThread(object):
+    """OpenBLAS at one thread while a function that shares its convolutions
+    out between the cores runs, and back to its count after.
+
+    The kernels below give each core its own blocks of images, each block's
+    product by a one-thread BLAS. With OpenBLAS at two threads the products
+    outside them (LeNet's hidden layer) leave OpenBLAS's idle worker
+    busy-waiting for about 0.1 s after each, on the core a kernel's worker
+    wants: the kernels that set BLAS to one thread themselves measured 138
+    against 130 ms (float32, the step of bench/bench.py at two threads).
+    The whole function at one BLAS thread is the setting convolutional_mlp.py
+    runs with; this gives it to a function called from anywhere else (a
+    notebook, bench/bench.py's two-thread table). Calls from several threads
+    at once are counted: the first sets one thread, the last puts the count
+    back."""
+
+    def __init__(self, path):
+        lib = ctypes.CDLL(path)
+        self._get = lib.scipy_openblas_get_num_threads64_
+        self._get.restype = ctypes.c_int
+        self._get.argtypes = []
+        self._set = lib.scipy_openblas_set_num_threads64_
+        self._set.restype = None
+        self._set.argtypes = [ctypes.c_int]
+        self._lock = threading.Lock()
+        self._running = 0
+        self._saved = 1
+
+    def __enter__(self):
+        with self._lock:
+            if self._running == 0:
+                self._saved = int(self._get())
+                if self._saved != 1:
+                    self._set(1)
+            self._running += 1
+
+    def __exit__(self, *exc_info):
+        with self._lock:
+            self._running -= 1
+            if self._running == 0 and self._saved != 1:
+                self._set(self._saved)
+
+    def around(self, function):
+        def at_one_blas_thread(*args):
+            with self:
+                return function(*args)
+        at_one_blas_thread.__wrapped__ = function
+        return at_one_blas_thread
+
+
+def one_blas_thread():
+    """An OneBlasThread for NumPy's OpenBLAS, or None where there is none to set."""
+    if numpy_blas.PATH is None:
+        return None
+    try:
+        return OneBlasThread(numpy_blas.PATH)
+    except (OSError, AttributeError):
+        return None
 
 
 def convolution_kernels(sizes, parallel):
@@ -284,6 +346,13 @@ def install(patches):
     from numba.np.ufunc import parallel as numba_parallel
     numba_parallel._launch_threads()
 
+    # the blocks go to all cores, each product at one BLAS thread: set so
+    # for the whole of every function with a convolution in it (see
+    # OneBlasThread); where NumPy's OpenBLAS cannot be set, only if it runs
+    # at one thread already
+    guard = one_blas_thread()
+    parallel = numba.config.NUMBA_NUM_THREADS > 1 and (guard is not None or blas_threads() == 1)
+
     def convolution(which, image_input, filters_input):
         def implementation(op, node, **kwargs):
             if len({v.type.dtype for v in node.inputs + node.outputs}) > 1:
@@ -293,11 +362,6 @@ def install(patches):
             filters = node.inputs[filters_input].type.shape
             sizes = tuple(-1 if s is None else int(s)
                           for s in (image[1], image[2], image[3], filters[2], filters[3]))
-            # with one BLAS thread (the script's setting), the blocks go to
-            # all cores; with more, BLAS shares each product out instead
-            # (a kernel that set BLAS to one thread itself measured slower:
-            # the other products' threads then wait spinning, 176 against 122 ms)
-            parallel = blas_threads() == 1 and numba.config.NUMBA_NUM_THREADS > 1
             kernel = convolution_kernels(sizes, parallel)[which]
             workers = numba.config.NUMBA_NUM_THREADS if parallel else 1
             return kernel, f"dlt-{type(op).__name__}-{sizes}-{workers}-{key()}"
@@ -315,3 +379,18 @@ def install(patches):
     patches.funcify(register, conv.Conv2dGradInputs, convolution(2, 2, 1))
     patches.funcify(register, conv.MaxPool, pooling(maxpool_kernel))
     patches.funcify(register, conv.MaxPoolGrad, pooling(maxpoolgrad_kernel))
+    if parallel and guard is not None:
+        wrap_functions_with_convolutions(patches, conv, guard)
+
+
+def wrap_functions_with_convolutions(patches, conv, guard):
+    from pytensor.link.numba.linker import NumbaLinker
+    ops = (conv.Conv2d, conv.Conv2dGradFilters, conv.Conv2dGradInputs)
+    compile_graph = NumbaLinker.jit_compile
+
+    def jit_compile(linker, fn_and_cache):
+        compiled = compile_graph(linker, fn_and_cache)
+        if any(isinstance(node.op, ops) for node in linker.fgraph.apply_nodes):
+            return guard.around(compiled)
+        return compiled
+    patches.setattr(NumbaLinker, "jit_compile", jit_compile)

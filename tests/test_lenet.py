@@ -196,7 +196,7 @@ def test_bad_arguments_fail_before_compiling(small_mnist, tmp_path, no_compiling
 @pytest.mark.parametrize("static", [False, True])
 def test_compiled_kernels_one_block_after_another_or_shared_between_cores(parallel, static):
     """The plug-in's kernels themselves, in both of their forms (blocks in
-    turn, or blocks shared out between the cores when BLAS has one thread),
+    turn, or blocks shared out between the cores, BLAS at one thread),
     on a batch of many blocks: forward and both gradients against NumPy."""
     import numba
     assert numba_speedups.install()
@@ -225,6 +225,79 @@ def test_compiled_kernels_one_block_after_another_or_shared_between_cores(parall
         numpy.testing.assert_allclose(gx, numpy_gx, rtol=1e-10, atol=1e-10)
     finally:
         numba_speedups.uninstall()
+
+
+def test_one_blas_thread_while_a_function_runs_and_its_count_back_after():
+    """OneBlasThread: one BLAS thread inside, the count as it was after (also
+    after an error), and calls that overlap (nested, or from two threads)
+    counted, so that the last to leave puts the count back."""
+    import threading
+    assert numba_speedups.install()
+    try:
+        from numba_speedups import conv as compiled
+        guard = compiled.one_blas_thread()
+        assert guard is not None        # NumPy's wheel brings OpenBLAS
+        before = guard._get()
+        try:
+            guard._set(2)
+            seen = []
+            inner = guard.around(lambda: seen.append(guard._get()))
+            outer = guard.around(lambda: (seen.append(guard._get()), inner(),
+                                          seen.append(guard._get())))
+            outer()
+            assert seen == [1, 1, 1] and guard._get() == 2
+
+            def fails():
+                raise RuntimeError("inside")
+            with pytest.raises(RuntimeError, match="inside"):
+                guard.around(fails)()
+            assert guard._get() == 2
+
+            inside, leave = threading.Event(), threading.Event()
+
+            def long_call():
+                inside.set()
+                leave.wait(10)
+            other = threading.Thread(target=guard.around(long_call))
+            other.start()
+            assert inside.wait(10)
+            guard.around(lambda: None)()      # in and out while the other runs
+            assert guard._get() == 1
+            leave.set()
+            other.join(10)
+            assert guard._get() == 2
+
+            guard._set(1)                   # one thread already: left at one
+            guard.around(lambda: seen.append(guard._get()))()
+            assert seen[-1] == 1 and guard._get() == 1
+        finally:
+            guard._set(before)
+    finally:
+        numba_speedups.uninstall()
+
+
+def test_only_functions_with_a_convolution_are_wrapped():
+    """With the plug-in and more than one core, a function with a
+    convolution runs inside OneBlasThread (its compiled graph wrapped), one
+    without runs bare; uninstall() puts PyTensor's compile back."""
+    import numba
+    from pytensor.link.numba.linker import NumbaLinker
+    stock = NumbaLinker.jit_compile
+    assert numba.config.NUMBA_NUM_THREADS > 1    # the machines this runs on: 2 cores
+    rng = numpy.random.default_rng(13)
+    images, filters = rng.normal(size=(3, 2, 7, 6)), rng.normal(size=(4, 2, 3, 2))
+    assert numba_speedups.install()
+    try:
+        x, w = pt.tensor4(), pt.tensor4()
+        with_conv = pytensor.function([x, w], conv2d(x, w))
+        without = pytensor.function([x, w], x.sum() + w.sum())
+        assert with_conv.vm.jit_fn.__name__ == "at_one_blas_thread"
+        assert without.vm.jit_fn.__name__ == "numba_funcified_fgraph"   # Numba's dispatcher
+        numpy.testing.assert_allclose(with_conv(images, filters), scipy_conv(images, filters),
+                                      rtol=1e-12, atol=1e-12)
+    finally:
+        numba_speedups.uninstall()
+    assert NumbaLinker.jit_compile is stock
 
 
 def test_mixed_float32_and_float64_upcast_like_numpy(impl):
