@@ -50,7 +50,14 @@
     with the plug-in, and without numba_speedups/heap_reuse.py
     (DLT_SPEEDUPS_EXCLUDE=heap_reuse): ms per step and page faults per step.
 
-``python bench/levers.py 14`` runs lever 14 alone.
+15. LeNet's training step, float32 and float64, with OpenBLAS at two
+    threads (a notebook's default on two cores), each in a fresh process:
+    with the plug-in, whose functions with a convolution run at one BLAS
+    thread and share the blocks between the cores (OneBlasThread in
+    numba_speedups/conv.py), and as the kernels ran before it, blocks in turn
+    with BLAS sharing each product.
+
+``python bench/levers.py 14`` runs lever 14 alone, ``15`` lever 15.
 Run it with OPENBLAS_NUM_THREADS=1 and =2 to see what a second BLAS thread does.
 It installs the speed-up plug-in (numba_speedups/) first, as the scripts do,
 and takes single speed-ups out again where a lever compares with and without.
@@ -228,6 +235,7 @@ def main():
 
     turned_round(gen)
     heap_reuse()
+    one_blas_thread()
 
 
 def heap_reuse():
@@ -243,11 +251,30 @@ def heap_reuse():
                   f"{float(faults):.0f} page faults a step")
 
 
-def lenet_step(dtype):
+def one_blas_thread():
+    import subprocess
+    for dtype in ("float32", "float64"):
+        for label, extra in (("plug-in", []), ("blocks in turn, BLAS at two threads",
+                                               ["--blocks-in-turn"])):
+            env = dict(os.environ, OPENBLAS_NUM_THREADS="2")
+            done = subprocess.run([sys.executable, os.path.abspath(__file__), "--lenet-step",
+                                   dtype] + extra, env=env, capture_output=True, text=True,
+                                  check=True)
+            ms, faults = done.stdout.split()
+            print(f"15. LeNet step, {dtype}, OpenBLAS at two threads, {label}: "
+                  f"{float(ms):.1f} ms")
+
+
+def lenet_step(dtype, blocks_in_turn=False):
     """One process's LeNet step: prints ms per step and page faults per step."""
     import resource
     sys.path.insert(0, HERE)
     import bench
+    if blocks_in_turn:
+        # the kernels as they were before OneBlasThread: with BLAS at more
+        # than one thread they do their blocks in turn, BLAS sharing each product
+        from numba_speedups import conv
+        conv.one_blas_thread = lambda: None
     assert numba_speedups.install()
     pytensor.config.floatX = dtype
     (train_x, train_y), _, _ = utils.load_mnist()
@@ -365,8 +392,10 @@ def elementwise(gen):
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--lenet-step"]:
-        lenet_step(sys.argv[2])
+        lenet_step(sys.argv[2], "--blocks-in-turn" in sys.argv[3:])
     elif sys.argv[1:] == ["14"]:
         heap_reuse()
+    elif sys.argv[1:] == ["15"]:
+        one_blas_thread()
     else:
         main()
