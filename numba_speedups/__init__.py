@@ -34,7 +34,9 @@ checks the versions of PyTensor, NumPy and Numba it was written for; outside
 them, or on any error while installing, it prints one warning on stderr and
 leaves PyTensor as it was.
 It sets no environment variable; heap_reuse changes two of glibc's malloc
-settings for the whole process (uninstall() puts glibc's starting values back).
+settings for the whole process (uninstall() puts glibc's starting values back),
+and conv sets NumPy's OpenBLAS to one thread while a function with a
+convolution runs (its count put back after the call).
 """
 import importlib
 import importlib.metadata

@@ -92,11 +92,13 @@ class OneBlasThread(object):
     product by a one-thread BLAS. With OpenBLAS at two threads the products
     outside them (LeNet's hidden layer) leave OpenBLAS's idle worker
     busy-waiting for about 0.1 s after each, on the core a kernel's worker
-    wants: the kernels that set BLAS to one thread themselves measured 138
-    against 130 ms (float32, the step of bench/bench.py at two threads).
+    wants: kernels that set BLAS to one thread themselves (an experiment)
+    measured 138 against 130 ms, LeNet's float32 step alone in a process.
     The whole function at one BLAS thread is the setting convolutional_mlp.py
     runs with; this gives it to a function called from anywhere else (a
-    notebook, bench/bench.py's two-thread table). Calls from several threads
+    notebook, bench/bench.py's two-thread table): with OpenBLAS at two
+    threads the step took 85.1 ms, against 133.5 with the blocks in turn
+    (python bench/levers.py 15). Calls from several threads
     at once are counted: the first sets one thread, the last puts the count
     back."""
 
