@@ -159,6 +159,18 @@ def convolution_kernels(sizes, parallel):
     # thread count or the thread's number at run time would keep the code
     # out of the disk cache (Numba refuses to cache those calls)
     WORKERS = max(1, numba.config.NUMBA_NUM_THREADS) if parallel else 1
+    # a shared-out kernel called with OpenBLAS at more than one thread (outside
+    # OneBlasThread: a graph inside a Scan, a kernel called directly) does its
+    # blocks in turn: two workers each calling a two-thread BLAS took 80 times
+    # as long per product (20 x 784 by 784 x 500)
+    ASK_BLAS = parallel and numpy_blas.PATH is not None
+
+    @njit
+    def workers():
+        if ASK_BLAS:    # a constant: without NumPy's OpenBLAS nothing to ask
+            if numpy_blas.blas_thread_count() != 1:
+                return 1
+        return WORKERS
     # parallel: blocks of images shared out between the cores, each block's
     # product by a one-thread BLAS; otherwise one block after another, BLAS
     # using its threads
@@ -217,7 +229,7 @@ def convolution_kernels(sizes, parallel):
         weights = turned_matrix(filters).astype(x.dtype)
         out = numpy.empty((n, f, p), dtype=x.dtype)
         chunk = block_size(n, ckk * p)
-        threads = WORKERS
+        threads = workers()
         buffer = numpy.empty((threads, ckk * chunk * p), dtype=x.dtype)
         pbuffer = numpy.empty((threads, f * chunk * p), dtype=x.dtype)
         for t in numba.prange(threads):          # one worker per core, its own buffers
@@ -239,7 +251,7 @@ def convolution_kernels(sizes, parallel):
         check_fit(x, filters)
         c, h, w, kh, kw, oh, ow = dims(x, filters)
         n, f, p, ckk = x.shape[0], filters.shape[0], oh * ow, c * kh * kw
-        threads = WORKERS
+        threads = workers()
         totals = numpy.zeros((threads, f, ckk), dtype=gz.dtype)   # a sum per thread
         chunk = block_size(n, ckk * p)
         buffer = numpy.empty((threads, ckk * chunk * p), dtype=gz.dtype)
@@ -270,7 +282,7 @@ def convolution_kernels(sizes, parallel):
         weights_t = turned_matrix(filters).astype(gz.dtype).T.copy()   # (ckk, f)
         gx = numpy.zeros((n, c, h, w), dtype=x.dtype)
         chunk = block_size(n, ckk * p)
-        threads = WORKERS
+        threads = workers()
         gbuffer = numpy.empty((threads, f * chunk * p), dtype=gz.dtype)
         cbuffer = numpy.empty((threads, ckk * chunk * p), dtype=gz.dtype)
         for t in numba.prange(threads):          # one worker per core, its own buffers

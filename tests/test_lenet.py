@@ -276,6 +276,40 @@ def test_one_blas_thread_while_a_function_runs_and_its_count_back_after():
         numba_speedups.uninstall()
 
 
+def test_shared_out_kernels_do_their_blocks_in_turn_when_blas_has_threads():
+    """A shared-out kernel called with OpenBLAS at two threads (outside
+    OneBlasThread) runs its blocks in turn on one worker: its filters'
+    gradient is then bit for bit the one-worker kernel's (one running sum);
+    with one BLAS thread the two workers' partial sums make other last bits."""
+    import numba
+    assert numba_speedups.install()
+    try:
+        from numba_speedups import conv as compiled
+        guard = compiled.one_blas_thread()
+        before = guard._get()
+        rng = numpy.random.default_rng(14)
+        x = rng.normal(size=(37, 8, 20, 20))
+        w = rng.normal(size=(5, 8, 5, 5))
+        gz = rng.normal(size=(37, 5, 16, 16))
+        sizes = (8, 20, 20, 5, 5)
+
+        def filters_gradient(parallel):
+            grad_filters = compiled.convolution_kernels(sizes, parallel)[1]
+            return numba.njit(lambda x, gz, w: grad_filters(x, gz, w))(x, gz, w)
+        try:
+            guard._set(2)
+            in_turn = filters_gradient(False)
+            assert numpy.array_equal(filters_gradient(True), in_turn)
+            guard._set(1)
+            shared = filters_gradient(True)
+            assert not numpy.array_equal(shared, in_turn)
+            numpy.testing.assert_allclose(shared, in_turn, rtol=1e-12, atol=1e-12)
+        finally:
+            guard._set(before)
+    finally:
+        numba_speedups.uninstall()
+
+
 def test_only_functions_with_a_convolution_are_wrapped():
     """With the plug-in and more than one core, a function with a
     convolution runs inside OneBlasThread (its compiled graph wrapped), one

@@ -500,6 +500,7 @@ def test_arrays_filled_from_a_row():
 
 WITHOUT_NUMPYS_BLAS = """
 import glob, sys
+sys.path.insert(0, sys.argv[1])     # code/, for conv.py
 real_glob = glob.glob
 glob.glob = lambda pattern, *args, **kwargs: (
     [] if "openblas" in pattern else real_glob(pattern, *args, **kwargs))
@@ -518,13 +519,25 @@ gemm = pytensor.function([pytensor.In(z, mutable=True), x, y],
 xs, ys, zs = rng.standard_normal((4, 5)), rng.standard_normal((6, 5)).T, rng.standard_normal((4, 6))
 numpy.testing.assert_allclose(dot(xs, ys), xs @ ys, rtol=1e-12)
 numpy.testing.assert_allclose(gemm(zs.copy(), xs, ys), zs - 0.5 * xs @ ys, rtol=1e-12)
+from conv import conv2d
+images, filters = rng.standard_normal((3, 2, 7, 6)), rng.standard_normal((4, 2, 3, 2))
+expected = numpy.zeros((3, 4, 5, 5))
+for u in range(3):
+    for v in range(2):
+        # a true convolution: the filter turned round
+        expected += numpy.einsum("ncij,fc->nfij", images[:, :, u:u + 5, v:v + 5],
+                                 filters[:, :, 2 - u, 1 - v])
+i4, f4 = pt.tensor4(), pt.tensor4()
+numpy.testing.assert_allclose(pytensor.function([i4, f4], conv2d(i4, f4))(images, filters),
+                              expected, rtol=1e-12, atol=1e-12)
 print("products checked")
 """
 
 
 def test_without_numpys_blas_the_products_use_np_dot():
     """A NumPy without an OpenBLAS of its own (conda, a system build): the
-    speed-ups still install, and the products go through np.dot, correctly."""
+    speed-ups still install, and the products (those of the convolution
+    kernels too) go through np.dot, correctly."""
     import subprocess
     import sys
     from conftest import CODE
