@@ -57,7 +57,7 @@
     numba_speedups/conv.py), and as the kernels ran before it, blocks in turn
     with BLAS sharing each product.
 
-``python bench/levers.py 14`` runs lever 14 alone, ``15`` lever 15.
+``python bench/levers.py 8`` runs lever 8 alone, ``14`` lever 14, ``15`` lever 15.
 Run it with OPENBLAS_NUM_THREADS=1 and =2 to see what a second BLAS thread does.
 It installs the speed-up plug-in (numba_speedups/) first, as the scripts do,
 and takes single speed-ups out again where a lever compares with and without.
@@ -397,5 +397,8 @@ if __name__ == "__main__":
         heap_reuse()
     elif sys.argv[1:] == ["15"]:
         one_blas_thread()
+    elif sys.argv[1:] == ["8"]:
+        assert numba_speedups.install(), "the levers measure the speed-ups: install them"
+        elementwise(numpy.random.default_rng(0))
     else:
         main()
